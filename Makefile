@@ -1,0 +1,49 @@
+# Quick start: `make run` (set up, sample data, one full pipeline run) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Dagster keeps run history and the UI's state here (ignored by git), never in ~/.
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export DAGSTER_DISABLE_TELEMETRY := 1
+SEGMENTS_CONFIG ?= $(CURDIR)/segments.yaml
+export SEGMENTS_CONFIG
+
+.PHONY: install run test lint ui bench clean sample-data
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip uv
+	$(BIN)/uv pip install -q -p $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q -p $(BIN)/python --no-deps -e .
+	touch $@
+
+install: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: pipelines/dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp pipelines/dagster.yaml $@
+
+# Generates sample data only when the landing dir is empty, then runs every asset once.
+run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/segments sample-data --if-empty
+	$(BIN)/segments run
+
+sample-data: $(STAMP)
+	$(BIN)/segments sample-data
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_bench.py
+
+clean:
+	rm -rf data .dagster_home

@@ -1,0 +1,1 @@
+"""Thin Dagster asset and check definitions; the logic lives in features/, models/, segments/."""

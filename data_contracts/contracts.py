@@ -1,0 +1,153 @@
+"""Data contracts as data: load and validate the YAML files in this folder.
+
+A contract names a table's columns, their logical types, the row rules ingestion enforces and the
+descriptions the data dictionary and Dagster metadata show. Both ingestion and the expectation suites
+read the same objects, so a rule is stated once.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONTRACT_DIR = Path(__file__).resolve().parent
+INPUT_SOURCES: tuple[str, ...] = ("orders", "browsing", "feedback", "customers")
+
+LogicalType = Literal["string", "integer", "decimal", "double", "timestamp", "date", "boolean"]
+
+# Storage type of each logical type. Money is DECIMAL(18,2), never double (PRODUCT.md §6).
+SQL_TYPES: dict[str, str] = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "decimal": "DECIMAL(18,2)",
+    "double": "DOUBLE",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+    "boolean": "BOOLEAN",
+}
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class ContractError(ValueError):
+    """A contract file is malformed; the message names the file and the key."""
+
+
+class Column(BaseModel):
+    """One column of a contract and the row rules that apply to it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    type: LogicalType
+    description: str = ""
+    required: bool = False
+    default: str | int | float | None = None
+    default_from: str | None = None
+    min: float | None = None
+    max: float | None = None
+    accepted_values: tuple[str, ...] | None = None
+    accepted_values_from: str | None = None
+    not_after_run: bool = False
+    local_date: str | None = None
+    pii: bool = False
+    unique: bool = False
+    nullable: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> Column:
+        for ident in (self.name, self.local_date):
+            if ident is not None and not _IDENT.match(ident):
+                raise ValueError(f"column name {ident!r} must be lower_snake_case")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"column {self.name}: min {self.min} > max {self.max}")
+        return self
+
+    @property
+    def sql_type(self) -> str:
+        """DuckDB storage type."""
+        return SQL_TYPES[self.type]
+
+
+class Contract(BaseModel):
+    """A table contract: grain, key and columns."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    grain: str
+    primary_key: tuple[str, ...] = ()
+    require_any: tuple[str, ...] = ()
+    columns: tuple[Column, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Contract:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate columns {dupes}")
+        unknown = [k for k in (*self.primary_key, *self.require_any) if k not in names]
+        if unknown:
+            raise ValueError(f"primary_key/require_any name unknown columns {unknown}")
+        return self
+
+    @property
+    def column_names(self) -> list[str]:
+        """Contract column names in order."""
+        return [c.name for c in self.columns]
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Columns a file must contain (a file without one is rejected whole)."""
+        return [c.name for c in self.columns if c.required and c.default is None and c.default_from is None]
+
+    @property
+    def pii_columns(self) -> list[str]:
+        """Columns that must never be published."""
+        return [c.name for c in self.columns if c.pii]
+
+    def column(self, name: str) -> Column:
+        """The column called ``name``."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"contract {self.name} has no column {name!r}")
+
+    def storage_columns(self) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of the loaded table: contract columns plus derived local dates."""
+        out: list[tuple[str, str]] = []
+        for c in self.columns:
+            out.append((c.name, c.sql_type))
+            if c.local_date:
+                out.append((c.local_date, "DATE"))
+        return out
+
+
+def load_contract_file(path: Path) -> Contract:
+    """Parse and validate one contract file, naming the file and key on error."""
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return Contract.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ContractError(f"{path}: invalid contract: {problems}") from exc
+
+
+@cache
+def load_contract(name: str) -> Contract:
+    """The packaged contract called ``name`` (e.g. ``orders``)."""
+    path = CONTRACT_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise ContractError(f"no contract named {name!r} in {CONTRACT_DIR}")
+    return load_contract_file(path)

@@ -1,0 +1,1 @@
+"""segments: customer segmentation pipeline (library, CLI and sample data)."""

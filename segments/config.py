@@ -1,0 +1,178 @@
+"""The one config file (``segments.yaml``): where data lives and how the user's files map onto contracts.
+
+Validated completely before any work starts; an invalid file fails with an error naming the key.
+Relative paths resolve against the config file's folder, never the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from data_contracts.contracts import INPUT_SOURCES, load_contract
+
+CONFIG_ENV = "SEGMENTS_CONFIG"
+DEFAULT_CONFIG_NAME = "segments.yaml"
+
+
+class ConfigError(ValueError):
+    """The config file is invalid; the message names the file and the key."""
+
+
+def _check_tz(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Asia/Shanghai')") from exc
+    return value
+
+
+class SourceConfig(BaseModel):
+    """How one source's files are found and mapped onto its contract."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    glob: str
+    format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
+    delimiter: str = ","
+    rename: dict[str, str] = Field(default_factory=dict)
+    timestamp_format: str | None = None
+    time_zone: str | None = None
+    currency: str | None = None
+    enabled: bool = True
+
+    @field_validator("glob")
+    @classmethod
+    def _glob_inside_root(cls, value: str) -> str:
+        if Path(value).is_absolute() or ".." in Path(value).parts:
+            raise ValueError(f"glob {value!r} must be relative to landing_dir and stay inside it")
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError(f"delimiter must be one character, got {value!r}")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _check_tz(value)
+
+
+class ScheduleConfig(BaseModel):
+    """Nightly schedule: at ``hour``:``minute`` in ``time_zone`` (default: the business time zone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    hour: int = Field(2, ge=0, le=23)
+    minute: int = Field(0, ge=0, le=59)
+    time_zone: str | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _check_tz(value)
+
+
+class Settings(BaseModel):
+    """Validated contents of ``segments.yaml`` with absolute paths."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    landing_dir: Path = Path("data/landing")
+    warehouse: Path = Path("data/warehouse.duckdb")
+    published_dir: Path = Path("data/published")
+    time_zone: str = "UTC"
+    currency: str = "CNY"
+    currencies: list[str] = Field(default_factory=list)
+    snapshot_start: date = date(2025, 1, 1)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    sources: dict[str, SourceConfig]
+    segmentation: dict[str, Any] = Field(default_factory=dict)
+    config_path: Path | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _check_tz(value)
+
+    @field_validator("currency")
+    @classmethod
+    def _ccy(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"currency must be a 3-letter ISO code, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_sources(self) -> Settings:
+        unknown = sorted(set(self.sources) - set(INPUT_SOURCES))
+        if unknown:
+            raise ValueError(f"sources: unknown source(s) {unknown}; known: {list(INPUT_SOURCES)}")
+        if "orders" not in self.sources:
+            raise ValueError("sources.orders is required")
+        for name, src in self.sources.items():
+            contract_cols = set(load_contract(name).column_names)
+            bad = sorted(v for v in src.rename.values() if v not in contract_cols)
+            if bad:
+                raise ValueError(f"sources.{name}.rename maps onto unknown contract columns {bad}")
+        if not self.currencies:
+            self.currencies = [self.currency]
+        elif self.currency not in self.currencies:
+            self.currencies = [*self.currencies, self.currency]
+        return self
+
+    def source_time_zone(self, source: str) -> str:
+        """Time zone naive timestamps of ``source`` are read in."""
+        return self.sources[source].time_zone or self.time_zone
+
+    def source_currency(self, source: str) -> str:
+        """Currency assumed when ``source`` has no currency column."""
+        return self.sources[source].currency or self.currency
+
+
+def default_config_path() -> Path:
+    """``$SEGMENTS_CONFIG`` if set, else ``segments.yaml`` in the current directory."""
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env).expanduser() if env else Path.cwd() / DEFAULT_CONFIG_NAME
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Load and validate the config file; relative paths resolve against its folder."""
+    cfg_path = Path(path).expanduser() if path else default_config_path()
+    if not cfg_path.exists():
+        raise ConfigError(
+            f"config file {cfg_path} not found (set {CONFIG_ENV} or create {DEFAULT_CONFIG_NAME})"
+        )
+    try:
+        raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{cfg_path}: not valid YAML: {exc}") from exc
+    return settings_from_dict(raw, base_dir=cfg_path.resolve().parent, config_path=cfg_path.resolve())
+
+
+def settings_from_dict(raw: dict[str, Any], base_dir: Path, config_path: Path | None = None) -> Settings:
+    """Validate a config mapping; name the offending key on error."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path or 'config'}: top level must be a mapping")
+    try:
+        settings = Settings.model_validate({**raw, "config_path": config_path})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{config_path or 'config'}: {problems}") from exc
+    for attr in ("landing_dir", "warehouse", "published_dir"):
+        value: Path = getattr(settings, attr)
+        if not value.is_absolute():
+            setattr(settings, attr, (base_dir / value).resolve())
+    return settings
