@@ -21,7 +21,7 @@ import io
 import re
 import zlib
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -310,18 +310,29 @@ def _read_parquet(
         raise FileRejected("Parquet column types do not match the contract: " + "; ".join(problems))
     sel = ", ".join(f"{_q(orig)} as c{i}" for i, orig in enumerate(described))
     con.execute(
-        f"create or replace temp table _raw as select rowid + 1 as _line, {sel} from read_parquet($p)",
+        f"create or replace temp table _raw as select file_row_number + 1 as _line, {sel} "
+        "from read_parquet($p, file_row_number = true)",
         {"p": str(path)},
     )
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
-    """Load a JSON Lines file into ``_raw``; returns its keys."""
+    """Load a JSON Lines file into ``_raw`` as text; returns its keys.
+
+    Every key is read as VARCHAR: with inferred types a key holding both numbers and strings becomes
+    JSON, and its strings would keep their quotes ('"c1"').
+    """
+    names = [
+        r[0]
+        for r in con.execute(
+            "describe select * from read_json($p, format = 'newline_delimited')", {"p": str(path)}
+        ).fetchall()
+    ]
     con.execute(
-        "create or replace temp table _raw_text as select * from read_json($p, format = 'newline_delimited')",
-        {"p": str(path)},
+        "create or replace temp table _raw_text as "
+        "select * from read_json($p, format = 'newline_delimited', columns = $cols)",
+        {"p": str(path), "cols": dict.fromkeys(names, "VARCHAR")},
     )
-    names = [r[0] for r in con.execute("describe _raw_text").fetchall()]
     sel = ", ".join(f"{_q(n)} as c{i}" for i, n in enumerate(names))
     con.execute(f"create or replace temp table _raw as select rowid + 1 as _line, {sel} from _raw_text")
     return names
@@ -347,7 +358,15 @@ def _typed_expr(col: Column, v: str) -> str:
         )
     if col.type == "double":
         return f"case when isfinite(try_cast({v} as double)) then try_cast({v} as double) end"
+    if col.type == "integer":
+        # A plain cast rounds '1.5' to 2; only whole numbers ('3', '-3', '3.0' from float exports) are integers.
+        return f"case when regexp_full_match({v}, '[+-]?[0-9]+(\\.0*)?') then try_cast({v} as {col.sql_type}) end"
     return f"try_cast({v} as {col.sql_type})"
+
+
+def _show_number(x: float) -> str:
+    """10000000.0 -> '10000000' (not '1e+07'), 0.5 -> '0.5'."""
+    return str(int(x)) if x.is_integer() else repr(x)
 
 
 def _rules(
@@ -368,9 +387,9 @@ def _rules(
             _Rule(c.name, f"not a valid {c.type}: expected {expected}", f"{v} is not null and {t} is null")
         )
         if c.min is not None:
-            rules.append(_Rule(c.name, f"below the minimum {c.min:g}", f"{t} < {c.min!r}"))
+            rules.append(_Rule(c.name, f"below the minimum {_show_number(c.min)}", f"{t} < {c.min!r}"))
         if c.max is not None:
-            rules.append(_Rule(c.name, f"above the maximum {c.max:g}", f"{t} > {c.max!r}"))
+            rules.append(_Rule(c.name, f"above the maximum {_show_number(c.max)}", f"{t} > {c.max!r}"))
         values = accepted.get(c.name)
         if values is not None:
             shown = ", ".join(values)
@@ -438,7 +457,8 @@ class Ingestor:
         self.src = settings.sources[source]
         self.contract = load_contract(source)
         self.run_id = run_id
-        self.run_ts = run_ts.replace(tzinfo=None)
+        # Stored timestamps are naive UTC; an aware run time is converted, not just stripped of its zone.
+        self.run_ts = run_ts.astimezone(UTC).replace(tzinfo=None) if run_ts.tzinfo else run_ts
         self.accepted = _accepted_values(self.contract, settings)
         self._header: list[str] = []
         self.rules = _rules(self.contract, self.accepted, self.run_ts, self.src.timestamp_format)
@@ -490,19 +510,19 @@ class Ingestor:
             )
             return self._record(res, rel)
         res = FileResult(self.source, rel, digest, size, fmt, "loaded")
-        in_txn = False
         try:
             # Read into temp tables before the transaction: row ids then count from 0 in file order.
             positions, parse_rejects = self._read(path, fmt, res)
             self.con.execute("begin transaction")
-            in_txn = True
-            self._forget(rel)
-            self._load(rel, positions, parse_rejects, res)
-            self._write_manifest(res)
-            self.con.execute("commit")
-        except (FileRejected, duckdb.Error, OSError, EOFError, zlib.error) as exc:
-            if in_txn:
+            try:
+                self._forget(rel)
+                self._load(rel, positions, parse_rejects, res)
+                self._write_manifest(res)
+                self.con.execute("commit")
+            except BaseException:  # never leave the connection inside a half-done file
                 self.con.execute("rollback")
+                raise
+        except (FileRejected, duckdb.Error, OSError, EOFError, zlib.error) as exc:
             msg = str(exc) if isinstance(exc, FileRejected) else f"cannot read the file: {_first_line(exc)}"
             res = FileResult(
                 self.source, rel, digest, size, fmt, "rejected", error=msg, warnings=res.warnings
@@ -597,10 +617,7 @@ class Ingestor:
         params: dict[str, Any] = {}
         for c in self.contract.columns:
             default = _default_value(c, self.settings, self.source)
-            if c.name in positions:
-                text = f"nullif(trim(cast({positions[c.name]} as varchar)), '')"
-            else:
-                text = "null::varchar"
+            text = f"nullif(trim(cast({positions[c.name]} as varchar)), '')" if c.name in positions else "null::varchar"
             if default is not None:
                 params[f"def_{c.name}"] = str(default)
                 text = f"coalesce({text}, $def_{c.name})"
@@ -720,12 +737,13 @@ class Ingestor:
             """,
             common,
         )
-        in_file = con.execute(
-            f"delete from _dedup where ({kcols}) in (select {kcols} from _dedup group by {kcols} "
-            "having count(*) > 1) returning _n"
-        ).fetchall()
-        conflicts = len(in_file)
-        dropped += sum(int(n) - 1 for (n,) in in_file)
+        # Extra exact copies of a quarantined version stay counted as dropped (``_n - 1`` above).
+        conflicts = len(
+            con.execute(
+                f"delete from _dedup where ({kcols}) in (select {kcols} from _dedup group by {kcols} "
+                "having count(*) > 1) returning _line"
+            ).fetchall()
+        )
         # Against rows other files loaded: identical rows are duplicates, different content is a conflict.
         same = " and ".join(f"d.{n} is not distinct from o.{n}" for n in names)
         con.execute(
@@ -746,12 +764,13 @@ class Ingestor:
             """,
             common,
         )
-        for n, identical in con.execute("select _n, identical from _cross").fetchall():
+        # Each matched version: its first copy becomes a duplicate (identical) or a conflict; the other
+        # ``_n - 1`` copies were already counted as dropped above.
+        for (identical,) in con.execute("select identical from _cross").fetchall():
             if identical:
-                dropped += int(n)
+                dropped += 1
             else:
                 conflicts += 1
-                dropped += int(n) - 1
         con.execute("delete from _dedup where _line in (select _line from _cross)")
         return dropped, conflicts
 

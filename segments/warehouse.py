@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 DEFAULT_LOCK_TIMEOUT_S = 600.0
 
@@ -54,3 +56,46 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether ``table`` exists in the main schema."""
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'main' and table_name = $t",
+            {"t": table},
+        ).fetchall()[0][0]
+    )
+
+
+def replace_snapshot(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, snapshot_date: date) -> int:
+    """Delete-then-insert one snapshot of ``table`` in one transaction (idempotent re-runs and backfills).
+
+    The table is created from the frame's schema when missing; columns new in the frame are added, so a
+    newer code version can extend a table without losing older snapshots.
+    """
+    con.register("_snapshot_frame", frame.to_arrow())
+    try:
+        con.execute("begin transaction")
+        try:
+            con.execute(f'create table if not exists "{table}" as select * from _snapshot_frame limit 0')
+            have = {r[0] for r in con.execute(f'describe "{table}"').fetchall()}
+            for name, dtype, *_ in con.execute("describe _snapshot_frame").fetchall():
+                if name not in have:
+                    con.execute(f'alter table "{table}" add column "{name}" {dtype}')
+            con.execute(f'delete from "{table}" where snapshot_date = $d', {"d": snapshot_date})
+            con.execute(f'insert into "{table}" by name select * from _snapshot_frame')
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    finally:
+        con.unregister("_snapshot_frame")
+    return frame.height
+
+
+def read_snapshot(con: duckdb.DuckDBPyConnection, table: str, snapshot_date: date) -> pl.DataFrame:
+    """One snapshot of ``table`` as a polars frame (empty frame when the table is missing)."""
+    if not table_exists(con, table):
+        return pl.DataFrame()
+    return con.sql(f'select * from "{table}" where snapshot_date = $d', params={"d": snapshot_date}).pl()

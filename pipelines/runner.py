@@ -1,0 +1,106 @@
+"""Run the pipeline in-process through Dagster (what ``segments run`` does) and summarise it."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import date
+from typing import Any
+
+import dagster as dg
+
+from segments.config import load_settings
+from segments.warehouse import connect
+
+# The CLI prints its own summary; Dagster's console logger only shows warnings and errors.
+QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _instance() -> dg.DagsterInstance:
+    """The persistent instance when DAGSTER_HOME is set (runs show in the UI), else an ephemeral one."""
+    home = os.environ.get("DAGSTER_HOME")
+    if home and os.path.isdir(home):
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
+
+
+def latest_data_date(config_path: str) -> date | None:
+    """The last local order date in the warehouse (the default snapshot date)."""
+    settings = load_settings(config_path or None)
+    if not settings.warehouse.exists():
+        return None
+    with connect(settings.warehouse, read_only=True) as con:
+        row = con.execute("select max(order_date) from orders").fetchall()
+    return row[0][0] if row else None
+
+
+def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.materialization
+        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    return out
+
+
+def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    msgs = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            err = event.event_specific_data.error if event.event_specific_data else None
+            msgs.append(f"{event.step_key}: {err.message.strip() if err else 'failed'}")
+    for evt in result.get_asset_check_evaluations():
+        if not evt.passed and evt.severity == dg.AssetCheckSeverity.ERROR:
+            msgs.append(f"check {evt.asset_key.to_user_string()}:{evt.check_name} failed")
+    return msgs
+
+
+def run_pipeline(config_path: str, *, as_of: date | None = None,
+                 instance: dg.DagsterInstance | None = None) -> dict[str, Any]:
+    """Ingest new files, then build the snapshot ``as_of`` (default: last order date); return a summary."""
+    from pipelines.definitions import build_definitions
+
+    t0 = time.perf_counter()
+    settings = load_settings(config_path or None)  # validate before any work
+    defs = build_definitions(config_path)
+    instance = instance or _instance()
+    summary: dict[str, Any] = {"warehouse": str(settings.warehouse), "published_dir": str(settings.published_dir)}
+
+    ingest = defs.resolve_job_def("ingest_job").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=QUIET
+    )
+    meta = _metadata(ingest)
+    summary["ingestion"] = {
+        src: {"files_loaded": m.get("files_loaded", 0), "files_rejected": m.get("files_rejected", 0),
+              "rows_read": m.get("rows_read", 0), "rows_loaded": m.get("rows_loaded", 0),
+              "rows_quarantined": m.get("rows_quarantined", 0),
+              "duplicates_dropped": m.get("duplicates_dropped", 0),
+              "balanced": m.get("accounting_balanced", True), "table_rows": m.get("dagster/row_count", 0)}
+        for src, m in sorted(meta.items())
+    }
+    summary["failures"] = _failures(ingest)
+    summary["success"] = ingest.success
+    if not ingest.success:
+        summary["seconds"] = time.perf_counter() - t0
+        return summary
+
+    as_of = as_of or latest_data_date(config_path)
+    if as_of is None:
+        summary["failures"].append("no orders loaded: nothing to segment (check the landing dir and the config)")
+        summary["success"] = False
+        summary["seconds"] = time.perf_counter() - t0
+        return summary
+    summary["as_of"] = as_of.isoformat()
+    if "snapshot_job" in {j.name for j in defs.resolve_all_job_defs()}:
+        snap = defs.resolve_job_def("snapshot_job").execute_in_process(
+            instance=instance, partition_key=as_of.isoformat(), raise_on_error=False, run_config=QUIET
+        )
+        smeta = _metadata(snap)
+        summary["tables"] = {k: v["dagster/row_count"] for k, v in sorted(smeta.items())
+                             if "dagster/row_count" in v}
+        summary["failures"] += _failures(snap)
+        summary["success"] = snap.success and not summary["failures"]
+        catalog = settings.published_dir / "catalog.duckdb"
+        if catalog.exists():
+            summary["catalog"] = str(catalog)
+    summary["seconds"] = time.perf_counter() - t0
+    return summary
