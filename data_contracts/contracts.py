@@ -151,3 +151,24 @@ def load_contract(name: str) -> Contract:
     if not path.exists():
         raise ContractError(f"no contract named {name!r} in {CONTRACT_DIR}")
     return load_contract_file(path)
+
+
+OUTPUT_DIR = CONTRACT_DIR / "outputs"
+SNAPSHOT_OUTPUTS: tuple[str, ...] = (
+    "customer_segments", "segment_summary", "segment_migrations", "rfm_cut_points", "cluster_profiles"
+)
+RUN_OUTPUTS: tuple[str, ...] = ("data_quality", "quarantine")
+
+
+@cache
+def load_output_contract(name: str) -> Contract:
+    """The output contract of published table ``name``."""
+    path = OUTPUT_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise ContractError(f"no output contract named {name!r} in {OUTPUT_DIR}")
+    return load_contract_file(path)
+
+
+def output_contracts() -> dict[str, Contract]:
+    """Every output contract by table name, in publishing order."""
+    return {n: load_output_contract(n) for n in (*SNAPSHOT_OUTPUTS, *RUN_OUTPUTS)}

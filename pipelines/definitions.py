@@ -7,12 +7,13 @@ import os
 import dagster as dg
 
 from assets.ingestion import ingestion_assets
+from assets.publishing import publishing_assets
 from assets.segmentation import snapshot_assets
 from pipelines.resources import SegmentsResource
 from pipelines.schedules import build_landing_sensor, build_nightly_schedule
 from segments.config import ConfigError, Settings, load_settings
 
-all_assets = [*ingestion_assets, *snapshot_assets]
+all_assets = [*ingestion_assets, *snapshot_assets, *publishing_assets]
 
 ingest_job = dg.define_asset_job(
     "ingest_job",

@@ -1,0 +1,646 @@
+"""Publishing: contract checks, Parquet round trips, atomic replacement, kills, backfills, catalog."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from data_contracts.contracts import Contract, load_contract_file
+from segments import publish as pub
+from segments.dictionary import dagster_column_schema, render_data_dictionary
+
+REPO = Path(__file__).resolve().parents[1]
+
+SEGMENTS_YAML = """\
+name: segs
+description: One row per customer per snapshot.
+grain: one row per customer per snapshot
+primary_key: [snapshot_date, customer_id]
+columns:
+  - name: snapshot_date
+    type: date
+    description: As-of date of the snapshot.
+  - name: customer_id
+    type: string
+    description: Customer identifier.
+  - name: orders
+    type: integer
+    description: Orders placed | all time.
+  - name: revenue
+    type: decimal
+    description: Revenue in the reporting currency.
+  - name: score
+    type: double
+    description: Model score.
+  - name: last_order_ts
+    type: timestamp
+    description: Last order, UTC.
+  - name: is_vip
+    type: boolean
+    description: VIP flag.
+"""
+
+QUALITY_YAML = """\
+name: quality
+description: Row accounting per file.
+grain: one row per file and run
+columns:
+  - name: file
+    type: string
+    description: Input file.
+  - name: rows
+    type: integer
+    description: Rows read.
+"""
+
+PII_YAML = """\
+name: leaky
+description: Has PII.
+grain: one row per customer
+columns:
+  - name: customer_id
+    type: string
+    description: Customer identifier.
+  - name: contact
+    type: string
+    pii: true
+    description: E-mail address.
+"""
+
+
+def _contract(tmp_path: Path, text: str) -> Contract:
+    folder = tmp_path / "contracts"
+    folder.mkdir(exist_ok=True)
+    path = folder / (text.split("\n", 1)[0].split(": ")[1] + ".yaml")
+    path.write_text(text, encoding="utf-8")
+    return load_contract_file(path)
+
+
+@pytest.fixture
+def contracts(tmp_path: Path) -> dict[str, Contract]:
+    return {c.name: c for c in (_contract(tmp_path, SEGMENTS_YAML), _contract(tmp_path, QUALITY_YAML))}
+
+
+def segs(snapshot: date, n: int = 3, offset: int = 0) -> pa.Table:
+    """A tiny ``segs`` table, sorted by key."""
+    ids = [f"c{i + offset:03d}" for i in range(n)]
+    return pa.table(
+        {
+            "snapshot_date": pa.array([snapshot] * n, pa.date32()),
+            "customer_id": pa.array(ids, pa.string()),
+            "orders": pa.array([i + 1 for i in range(n)], pa.int64()),
+            "revenue": pa.array([Decimal(f"{i}.25") for i in range(n)], pa.decimal128(18, 2)),
+            "score": pa.array([i / 4 for i in range(n)], pa.float64()),
+            "last_order_ts": pa.array([datetime(2024, 1, 1, 12, i) for i in range(n)], pa.timestamp("us")),
+            "is_vip": pa.array([i % 2 == 0 for i in range(n)], pa.bool_()),
+        }
+    )
+
+
+def quality(n: int = 2) -> pa.Table:
+    return pa.table({"file": [f"f{i}.csv" for i in range(n)], "rows": pa.array(range(n), pa.int64())})
+
+
+def snapshot_of(root: Path) -> dict[str, bytes]:
+    """Every visible file under ``root`` (relative path -> bytes), the lock file excluded."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != pub.LOCK_NAME
+    }
+
+
+def reader_globs(root: Path) -> list[Path]:
+    """What BI readers glob: history partitions and current files."""
+    return sorted([*root.glob("*/snapshot_date=*/*.parquet"), *root.glob("current/*.parquet")])
+
+
+def temp_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.tmp*") if p.is_file())
+
+
+# --------------------------------------------------------------------------------------------------
+# round trip and layout
+
+
+def test_publish_writes_history_and_current_readable_by_pyarrow_polars_and_duckdb(tmp_path, contracts):
+    root = tmp_path / "published"
+    day = date(2024, 3, 31)
+    table = segs(day)
+    report = pub.publish(root, {"segs": table}, snapshot_date=day, contracts=contracts)
+
+    hist = root / "segs" / "snapshot_date=2024-03-31" / "part-0.parquet"
+    cur = root / "current" / "segs.parquet"
+    got = report.tables["segs"]
+    assert (got.history_path, got.current_path, got.rows) == (hist, cur, 3)
+    assert got.bytes == hist.stat().st_size == cur.stat().st_size
+    assert hist.read_bytes() == cur.read_bytes()
+    assert pq.ParquetFile(cur).metadata.row_group(0).column(0).compression == "ZSTD"
+
+    by_arrow = pq.read_table(cur)
+    assert by_arrow.equals(table)
+    schema = by_arrow.schema
+    assert schema.field("orders").metadata[b"description"] == b"Orders placed | all time."
+    assert schema.field("revenue").metadata[b"logical_type"] == b"decimal"
+    assert schema.metadata[b"description"] == b"One row per customer per snapshot."
+    assert schema.metadata[b"grain"] == b"one row per customer per snapshot"
+    assert schema.metadata[b"snapshot_date"] == b"2024-03-31"
+
+    by_polars = pl.read_parquet(cur)
+    assert by_polars.columns == table.column_names
+    assert by_polars.to_arrow().cast(table.schema).equals(table)
+
+    con = duckdb.connect()
+    by_duckdb = con.sql("select * from read_parquet($p)", params={"p": str(cur)}).to_arrow_table()
+    assert by_duckdb.column_names == table.column_names
+    assert by_duckdb.cast(table.schema).equals(table)
+    kv = dict(
+        con.sql("select decode(key), decode(value) from parquet_kv_metadata($p)", params={"p": str(cur)}).fetchall()
+    )
+    assert kv["description"] == "One row per customer per snapshot."
+
+
+def test_publish_casts_compatible_types_to_contract_storage_types(tmp_path, contracts):
+    day = date(2024, 3, 31)
+    table = segs(day)
+    loose = table.set_column(2, "orders", table["orders"].cast(pa.int32()))
+    loose = loose.set_column(1, "customer_id", loose["customer_id"].cast(pa.large_string()))
+    loose = loose.set_column(3, "revenue", loose["revenue"].cast(pa.decimal128(10, 2)))
+    loose = loose.set_column(5, "last_order_ts", loose["last_order_ts"].cast(pa.timestamp("ns")))
+    pub.publish(tmp_path, {"segs": loose}, snapshot_date=day, contracts=contracts)
+    got = pub.read_current(tmp_path, "segs")
+    assert got.schema.remove_metadata().equals(table.schema)
+
+
+def test_publish_accepts_polars_output_including_categoricals(tmp_path, contracts):
+    day = date(2024, 3, 31)
+    table = segs(day)
+    frame = pl.from_arrow(table).with_columns(pl.col("customer_id").cast(pl.Categorical))
+    pub.publish(tmp_path, {"segs": frame.to_arrow()}, snapshot_date=day, contracts=contracts)
+    assert pub.read_current(tmp_path, "segs").equals(table)
+
+
+def test_publish_without_snapshot_date_writes_only_current(tmp_path, contracts):
+    root = tmp_path / "published"
+    report = pub.publish(root, {"quality": quality()}, snapshot_date=None, contracts=contracts)
+    assert report.tables["quality"].history_path is None
+    assert sorted(str(p.relative_to(root)) for p in reader_globs(root)) == ["current/quality.parquet"]
+    assert pub.read_current(root, "quality").num_rows == 2
+
+
+def test_read_current_names_the_published_tables_when_missing(tmp_path, contracts):
+    pub.publish(tmp_path, {"quality": quality()}, snapshot_date=None, contracts=contracts)
+    with pytest.raises(FileNotFoundError, match=r"'segs' has not been published.*\['quality'\]"):
+        pub.read_current(tmp_path, "segs")
+
+
+# --------------------------------------------------------------------------------------------------
+# refusals happen before anything is written
+
+
+def test_pii_columns_are_refused_before_any_file_is_written(tmp_path, contracts):
+    leaky = _contract(tmp_path, PII_YAML)
+    root = tmp_path / "published"
+    table = pa.table({"customer_id": ["c1"], "contact": ["a@example.com"]})
+    with pytest.raises(pub.PublishError, match=r"'leaky'.*\['contact'\] are PII"):
+        pub.publish(
+            root,
+            {"quality": quality(), "leaky": table},
+            snapshot_date=date(2024, 1, 1),
+            contracts={**contracts, "leaky": leaky},
+        )
+    assert not root.exists()
+
+
+def test_input_pii_column_names_are_refused_even_if_the_output_contract_forgets(tmp_path):
+    forgetful = _contract(tmp_path, PII_YAML.replace("    pii: true\n", "").replace("contact", "email"))
+    with pytest.raises(pub.PublishError, match=r"\['email'\] are PII"):
+        pub.publish(
+            tmp_path / "p",
+            {"leaky": pa.table({"customer_id": ["c1"], "email": ["a@example.com"]})},
+            snapshot_date=None,
+            contracts={"leaky": forgetful},
+        )
+    assert not (tmp_path / "p").exists()
+
+
+def _drop(t: pa.Table) -> pa.Table:
+    return t.drop_columns(["score"])
+
+
+def _extra(t: pa.Table) -> pa.Table:
+    return t.append_column("extra", pa.array([1] * t.num_rows))
+
+
+def _reorder(t: pa.Table) -> pa.Table:
+    return t.select(["customer_id", "snapshot_date", *t.column_names[2:]])
+
+
+def _wrong_type(t: pa.Table) -> pa.Table:
+    return t.set_column(2, "orders", t["orders"].cast(pa.string()))
+
+
+def _lossy(t: pa.Table) -> pa.Table:
+    return t.set_column(3, "revenue", pa.array([Decimal("1.255")] * t.num_rows, pa.decimal128(18, 3)))
+
+
+def _other_date(t: pa.Table) -> pa.Table:
+    return t.set_column(0, "snapshot_date", pa.array([date(2024, 1, 2)] * t.num_rows, pa.date32()))
+
+
+@pytest.mark.parametrize(
+    ("mangle", "message"),
+    [
+        (_drop, r"missing \['score'\], unexpected \[\]"),
+        (_extra, r"missing \[\], unexpected \['extra'\]"),
+        (_reorder, r"same names, other order"),
+        (_wrong_type, r"column 'orders' has type string, expected integer"),
+        (_lossy, r"column 'revenue' .* without losing values"),
+        (_other_date, r"'snapshot_date' holds \[datetime.date\(2024, 1, 2\)\].*snapshot 2024-01-01"),
+    ],
+)
+def test_tables_not_matching_the_contract_are_refused_and_nothing_changes(tmp_path, contracts, mangle, message):
+    day = date(2024, 1, 1)
+    pub.publish(tmp_path, {"segs": segs(day), "quality": quality()}, snapshot_date=day, contracts=contracts)
+    before = snapshot_of(tmp_path)
+    with pytest.raises(pub.PublishError, match=message):
+        pub.publish(
+            tmp_path,
+            {"quality": quality(5), "segs": mangle(segs(day, 5))},
+            snapshot_date=day,
+            contracts=contracts,
+        )
+    assert snapshot_of(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("tables", "kwargs", "message"),
+    [
+        ({"nope": quality()}, {}, r"table 'nope' has no output contract"),
+        ({"../x": quality()}, {}, r"must be lower_snake_case"),
+        ({"quality": quality()}, {"snapshot_date": datetime(2024, 1, 1)}, r"must be a datetime.date"),
+        ({"quality": quality()}, {"snapshot_date": None, "update_current": False}, r"publish nothing"),
+    ],
+)
+def test_bad_calls_are_refused_before_anything_is_written(tmp_path, contracts, tables, kwargs, message):
+    kwargs = {"snapshot_date": date(2024, 1, 1), **kwargs}
+    with pytest.raises(pub.PublishError, match=message):
+        pub.publish(tmp_path / "p", tables, contracts=contracts, **kwargs)
+    assert not (tmp_path / "p").exists()
+
+
+def test_contract_for_another_table_is_refused(tmp_path, contracts):
+    with pytest.raises(pub.PublishError, match=r"table 'quality' was given the contract named 'segs'"):
+        pub.publish(tmp_path, {"quality": quality()}, snapshot_date=None, contracts={"quality": contracts["segs"]})
+
+
+# --------------------------------------------------------------------------------------------------
+# atomicity
+
+
+def test_failure_while_writing_the_second_table_leaves_both_previous_versions(tmp_path, contracts, monkeypatch):
+    day, day2 = date(2024, 1, 1), date(2024, 1, 2)
+    pub.publish(tmp_path, {"segs": segs(day), "quality": quality()}, snapshot_date=day, contracts=contracts)
+    before = snapshot_of(tmp_path)
+    real = pub._write_parquet
+    calls: list[Path] = []
+
+    def flaky(table: pa.Table, path: Path) -> None:
+        calls.append(path)
+        if len(calls) == 2:  # second table: leave half a file behind, as a crash would
+            real(table.slice(0, 1), path)
+            with open(path, "r+b") as fh:
+                fh.truncate(path.stat().st_size // 2)
+            raise OSError("disk full")
+        real(table, path)
+
+    monkeypatch.setattr(pub, "_write_parquet", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        pub.publish(tmp_path, {"segs": segs(day2, 7), "quality": quality(9)}, snapshot_date=day2, contracts=contracts)
+    assert len(calls) == 2
+    assert snapshot_of(tmp_path) == before
+    assert list(tmp_path.glob("*/snapshot_date=2024-01-02")) == []  # new partition folders removed too
+    assert temp_files(tmp_path) == []
+    assert [pq.read_table(p).num_rows for p in reader_globs(tmp_path)] == [2, 3, 2, 3]
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed_by_the_next_call(tmp_path, contracts):
+    day = date(2024, 1, 1)
+    stale = [
+        tmp_path / "segs" / "snapshot_date=2024-01-02" / ".part-0.parquet.4242-0123456789ab.tmp",
+        tmp_path / "current" / ".segs.parquet.4242-0123456789ab.tmp",
+        tmp_path / ".catalog.duckdb.4242-0123456789ab.tmp.wal",
+    ]
+    keep = tmp_path / "current" / "notes.tmp"
+    for p in [*stale, keep]:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"half a file")
+    pub.publish(tmp_path, {"segs": segs(day)}, snapshot_date=day, contracts=contracts)
+    assert [p for p in stale if p.exists()] == []
+    assert keep.exists()
+    assert not (tmp_path / "segs" / "snapshot_date=2024-01-02").exists()
+
+
+KILL_DAY = date(2024, 2, 1)
+KILL_ROWS = 400_000
+
+
+def kill_tables(n: int) -> dict[str, pa.Table]:
+    """Deterministic tables for the kill tests: a big ``segs`` and a one-row ``quality``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    i = pa.array(range(n), pa.int64())
+    mixed = pc.bit_wise_and(pc.multiply(i, 2654435761), 0xFFFFFFFF)  # poorly compressible
+    big = pa.table(
+        {
+            "snapshot_date": pa.repeat(pa.scalar(KILL_DAY, pa.date32()), n),
+            "customer_id": pc.binary_join_element_wise("c", pc.cast(i, pa.string()), ""),
+            "orders": mixed,
+            "revenue": pc.cast(pc.divide(pc.cast(mixed, pa.float64()), 100.0), pa.decimal128(18, 2)),
+            "score": pc.divide(pc.cast(mixed, pa.float64()), 2.0**32),
+            "last_order_ts": pc.cast(pc.multiply(mixed, 1_000_000), pa.timestamp("us")),
+            "is_vip": pc.equal(pc.bit_wise_and(mixed, 1), 1),
+        }
+    )
+    return {"quality": pa.table({"file": ["new.csv"], "rows": pa.array([n], pa.int64())}), "segs": big}
+
+
+# Runs in a child process, which stops at a chosen point of publish() so the test can SIGKILL it there.
+KILL_SCRIPT = (
+    textwrap.dedent(
+        """
+        import sys, time
+        from datetime import date
+        from pathlib import Path
+        import pyarrow as pa
+        from data_contracts.contracts import load_contract_file
+        from segments import publish as pub
+
+        mode, root, contracts_dir = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+        KILL_DAY = date.fromisoformat(sys.argv[4])
+        n = int(sys.argv[5])
+        contracts = {t: load_contract_file(contracts_dir / f"{t}.yaml") for t in ("segs", "quality")}
+
+        def hang(label):
+            print(label, flush=True)
+            time.sleep(600)
+
+        if mode == "during_write":
+            real = pub._write_parquet
+            def writer(table, path):
+                if table.num_rows == n:
+                    print("writing", flush=True)  # the parent kills as soon as the temp file exists
+                real(table, path)
+                if table.num_rows == n:
+                    hang("written")
+            pub._write_parquet = writer
+        else:
+            real_replace = pub._replace
+            seen = []
+            def replace(src, dst):
+                seen.append(dst)
+                if len(seen) == (1 if mode == "before_rename" else 3):
+                    hang("renaming")
+                real_replace(src, dst)
+            pub._replace = replace
+        """
+    )
+    + textwrap.dedent(inspect.getsource(kill_tables))
+    + "\npub.publish(root, kill_tables(n), snapshot_date=KILL_DAY, contracts=contracts)\nprint('done')\n"
+)
+
+
+def _start(mode: str, root: Path, contracts_dir: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    args = [mode, str(root), str(contracts_dir), KILL_DAY.isoformat(), str(KILL_ROWS)]
+    return subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=contracts_dir,
+    )
+
+
+def _wait_for_line(proc: subprocess.Popen[str], want: str, timeout: float = 60.0) -> None:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().strip() if ready else "<timeout>"
+    if line != want:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"expected {want!r} from the publisher, got {line!r}; stderr:\n{err}")
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory) -> dict[str, bytes]:
+    """What an uninterrupted publish of the kill tables produces."""
+    base = tmp_path_factory.mktemp("clean")
+    contracts = {c.name: c for c in (_contract(base, SEGMENTS_YAML), _contract(base, QUALITY_YAML))}
+    pub.publish(base / "published", kill_tables(KILL_ROWS), snapshot_date=KILL_DAY, contracts=contracts)
+    return snapshot_of(base / "published")
+
+
+@pytest.mark.parametrize("mode", ["during_write", "before_rename", "between_renames"])
+def test_sigkill_mid_publish_leaves_previous_files_and_rerun_completes(tmp_path, contracts, mode, clean_run):
+    root = tmp_path / "published"
+    for day in (date(2024, 1, 1), date(2024, 2, 1)):
+        pub.publish(root, {"segs": segs(day), "quality": quality()}, snapshot_date=day, contracts=contracts)
+    before = snapshot_of(root)
+    proc = _start(mode, root, tmp_path / "contracts")
+    try:
+        if mode == "during_write":
+            _wait_for_line(proc, "writing")
+            # kill once the temp file has bytes: it grows for a few hundred ms, so this lands mid-write
+            while not any(p.stat().st_size for p in (root / "segs").glob("*/.part-0.parquet.*.tmp")):
+                assert proc.poll() is None, proc.communicate()[1]
+                time.sleep(0.001)
+        else:
+            _wait_for_line(proc, "renaming")
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+    assert proc.returncode == -signal.SIGKILL
+
+    after = snapshot_of(root)
+    visible = {k: v for k, v in after.items() if ".tmp" not in k}
+    if mode == "between_renames":
+        # quality's two renames happened: each file is the old one or the complete new one
+        changed = sorted(k for k in before if visible[k] != before[k])
+        assert changed == ["current/quality.parquet", "quality/snapshot_date=2024-02-01/part-0.parquet"]
+        assert all(visible[k] == clean_run[k] for k in changed)
+    else:
+        assert visible == before
+    for path in reader_globs(root):
+        assert pq.read_table(path).num_rows in (1, 2, 3)
+    assert duckdb.connect().sql(
+        "select count(*) from read_parquet($g)", params={"g": str(root / "segs" / "*" / "*.parquet")}
+    ).fetchall() == [(6,)]
+
+    pub.publish(root, kill_tables(KILL_ROWS), snapshot_date=KILL_DAY, contracts=contracts)  # re-run
+    assert temp_files(root) == []
+    final = snapshot_of(root)
+    assert final["current/segs.parquet"] == clean_run["current/segs.parquet"]
+    assert final["segs/snapshot_date=2024-02-01/part-0.parquet"] == clean_run["current/segs.parquet"]
+    older = "segs/snapshot_date=2024-01-01/part-0.parquet"
+    assert final[older] == before[older]
+    assert pub.read_current(root, "segs").num_rows == KILL_ROWS
+
+
+# --------------------------------------------------------------------------------------------------
+# backfills
+
+
+def test_backfill_of_an_older_date_keeps_current_on_the_newest_snapshot(tmp_path, contracts):
+    new, old = date(2024, 3, 1), date(2024, 2, 1)
+    pub.publish(tmp_path, {"segs": segs(new)}, snapshot_date=new, contracts=contracts)
+    current = (tmp_path / "current" / "segs.parquet").read_bytes()
+
+    report = pub.publish(tmp_path, {"segs": segs(old, 5)}, snapshot_date=old, contracts=contracts)
+    assert report.tables["segs"].current_path is None
+    assert (tmp_path / "current" / "segs.parquet").read_bytes() == current
+    assert pub.published_snapshots(tmp_path, "segs") == [old, new]
+    assert pq.read_table(pub.history_path(tmp_path, "segs", old)).num_rows == 5
+
+    # re-publishing the newest date replaces current again
+    pub.publish(tmp_path, {"segs": segs(new, 4)}, snapshot_date=new, contracts=contracts)
+    assert pub.read_current(tmp_path, "segs").num_rows == 4
+
+
+def test_update_current_false_writes_history_only(tmp_path, contracts):
+    first, later = date(2024, 3, 1), date(2024, 4, 1)
+    pub.publish(tmp_path, {"segs": segs(first)}, snapshot_date=first, contracts=contracts)
+    current = (tmp_path / "current" / "segs.parquet").read_bytes()
+    report = pub.publish(
+        tmp_path, {"segs": segs(later, 5)}, snapshot_date=later, contracts=contracts, update_current=False
+    )
+    assert report.tables["segs"].current_path is None
+    assert (tmp_path / "current" / "segs.parquet").read_bytes() == current
+    assert pub.published_snapshots(tmp_path, "segs") == [first, later]
+
+
+def test_republishing_the_same_tables_gives_byte_identical_files(tmp_path, contracts):
+    day = date(2024, 1, 1)
+    tables = {"segs": segs(day), "quality": quality()}
+    pub.publish(tmp_path, tables, snapshot_date=day, contracts=contracts)
+    once = snapshot_of(tmp_path)
+    pub.publish(tmp_path, tables, snapshot_date=day, contracts=contracts)
+    assert snapshot_of(tmp_path) == once
+
+
+# --------------------------------------------------------------------------------------------------
+# catalog
+
+
+def _views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.sql("select view_name from duckdb_views() where not internal order by 1").fetchall()]
+
+
+def test_catalog_has_current_and_history_views_with_contract_comments(tmp_path, contracts, monkeypatch):
+    root = tmp_path / "published"
+    for day in (date(2024, 1, 1), date(2024, 2, 1)):
+        pub.publish(root, {"segs": segs(day)}, snapshot_date=day, contracts=contracts)
+    pub.publish(root, {"quality": quality()}, snapshot_date=None, contracts=contracts)
+    path = pub.build_catalog(root, contracts)
+    assert path == root.resolve() / "catalog.duckdb"
+    assert temp_files(root) == []
+
+    monkeypatch.chdir(tmp_path)  # absolute paths: the reader's working directory does not matter
+    con = duckdb.connect(str(path), read_only=True)
+    assert _views(con) == ["quality", "segs", "segs_history"]
+    assert con.sql("select count(*), max(snapshot_date) from segs").fetchall() == [(3, date(2024, 2, 1))]
+    assert con.sql("select snapshot_date, count(*) from segs_history group by 1 order by 1").fetchall() == [
+        (date(2024, 1, 1), 3),
+        (date(2024, 2, 1), 3),
+    ]
+    assert con.sql("select count(*) from quality").fetchall() == [(2,)]
+    comments = dict(
+        con.sql("select column_name, comment from duckdb_columns() where table_name = 'segs_history'").fetchall()
+    )
+    assert comments["orders"] == "Orders placed | all time."
+    view_comment = con.sql("select comment from duckdb_views() where view_name = 'segs'").fetchall()
+    assert view_comment == [("One row per customer per snapshot. Grain: one row per customer per snapshot.",)]
+    con.close()
+
+
+def test_catalog_with_relative_paths_works_where_the_folder_is_moved(tmp_path, contracts):
+    root = tmp_path / "published"
+    pub.publish(root, {"quality": quality()}, snapshot_date=None, contracts=contracts)
+    moved = tmp_path / "mounted"
+    pub.build_catalog(root, contracts, relative_paths=True)
+    root.rename(moved)
+    con = duckdb.connect(str(moved / "catalog.duckdb"), read_only=True)
+    con.execute(f"set file_search_path = '{moved}'")
+    assert con.sql("select count(*) from quality").fetchall() == [(2,)]
+    con.close()
+
+
+def test_catalog_rebuild_does_not_break_or_wait_for_an_open_reader(tmp_path, contracts):
+    root = tmp_path / "published"
+    pub.publish(root, {"quality": quality()}, snapshot_date=None, contracts=contracts)
+    catalog = pub.build_catalog(root, contracts)
+    old = duckdb.connect(str(catalog), read_only=True)
+    assert _views(old) == ["quality"]
+
+    day = date(2024, 1, 1)
+    pub.publish(root, {"segs": segs(day), "quality": quality(4)}, snapshot_date=day, contracts=contracts)
+    pub.build_catalog(root, contracts)
+
+    assert _views(old) == ["quality"]  # the old catalog, still readable; the data behind it is new
+    assert old.sql("select count(*) from quality").fetchall() == [(4,)]
+    reader = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+            "print(c.sql('select view_name from duckdb_views() where not internal order by 1').fetchall())",
+            str(catalog),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert reader.stdout.strip() == "[('quality',), ('quality_history',), ('segs',), ('segs_history',)]"
+    old.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# data dictionary
+
+
+def test_data_dictionary_lists_tables_grain_key_and_columns(tmp_path, contracts):
+    text = render_data_dictionary(list(contracts.values()))
+    assert text.startswith("# Data dictionary\n")
+    assert text.index("## `quality`") < text.index("## `segs`")
+    assert "- **Grain:** one row per customer per snapshot" in text
+    assert "- **Key:** `snapshot_date`, `customer_id`" in text
+    assert "- **Key:** none" in text
+    assert "| `orders` | integer | Orders placed \\| all time. |" in text
+    assert "| `revenue` | decimal | Revenue in the reporting currency. |" in text
+
+
+def test_dagster_column_schema_is_name_type_description_in_contract_order(contracts):
+    assert dagster_column_schema(contracts["quality"]) == [
+        ("file", "string", "Input file."),
+        ("rows", "integer", "Rows read."),
+    ]
