@@ -39,6 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="ingest new files and build every asset for one snapshot date, through Dagster")
     r.add_argument("--as-of", type=_parse_date, help="snapshot date D (default: the last order date in the data)")
+
+    e = sub.add_parser("export", help="export the current customers of a segment as a CSV for CRM import")
+    e.add_argument("--segment", required=True, help="segment key, e.g. champions (see segment_summary)")
+    e.add_argument("--by", default="rfm_segment",
+                   choices=["rfm_segment", "value_class", "lifecycle_stage", "value_tier", "overall_grade",
+                            "cluster_name"], help="which segmentation --segment refers to")
+    e.add_argument("--format", default="csv", choices=["csv"])
+    e.add_argument("--out", type=Path, help="output file (default: <published_dir>/exports/<by>=<segment>.csv)")
+
+    d = sub.add_parser("docs", help="write the data dictionary (docs/data_dictionary.md) from the output contracts")
+    d.add_argument("--out", type=Path, default=Path("docs/data_dictionary.md"))
     return p
 
 
@@ -54,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         return _sample_data(args, settings)
     if args.command == "run":
         return _run(args, settings)
+    if args.command == "export":
+        return _export(args, settings)
+    if args.command == "docs":
+        return _docs(args)
     return 2  # pragma: no cover - argparse enforces the choices
 
 
@@ -84,6 +99,28 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(format_summary(summary))
     return 0 if summary.get("success") else 1
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from segments.exports import ExportError, export_segment
+
+    try:
+        path, rows = export_segment(settings.published_dir, by=args.by, segment=args.segment, out=args.out)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"exported {rows:,} customers of {args.by}={args.segment} to {path}")
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from data_contracts.contracts import output_contracts
+    from segments.dictionary import render_data_dictionary
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render_data_dictionary(output_contracts().values()), encoding="utf-8")
+    print(f"data dictionary written to {args.out}")
+    return 0
 
 
 def format_summary(summary: dict[str, Any]) -> str:
