@@ -3,13 +3,15 @@
 from datetime import date
 
 import dagster as dg
+import polars as pl
 
-from assets.common import OWNERS, column_schema
+from assets.common import OWNERS, column_schema, markdown_table
 from assets.partitions import snapshot_partitions
 from data_contracts.contracts import SNAPSHOT_OUTPUTS, output_contracts
 from pipelines.resources import SegmentsResource
 from segments.outputs import run_tables, snapshot_tables
-from segments.publish import build_catalog, publish
+from segments.publish import build_catalog, publish, published_snapshots, write_text_atomic
+from segments.report import render_report
 
 _SCHEMAS = {name: column_schema(c) for name, c in output_contracts().items()}
 
@@ -50,4 +52,40 @@ def published_tables(context: dg.AssetExecutionContext, segments: SegmentsResour
     return dg.MaterializeResult(metadata=metadata)
 
 
-publishing_assets = [published_tables]
+
+def report_is_current(published_dir, as_of: date) -> bool:
+    """Whether ``as_of`` is the newest published snapshot (then the report also goes to current/)."""
+    return as_of >= max(published_snapshots(published_dir, "customer_segments"), default=as_of)
+
+
+@dg.asset(
+    partitions_def=snapshot_partitions,
+    deps=["published_tables"],
+    group_name="publish",
+    kinds={"html"},
+    owners=OWNERS,
+    description="One HTML page per snapshot date: segment sizes, grade and stage distributions, revenue and "
+    "the largest migrations, as inline SVG charts (reports/segment_report_<D>.html and current/).",
+)
+def segment_report(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
+    as_of = date.fromisoformat(context.partition_key)
+    settings = segments.settings()
+    with segments.warehouse() as con:
+        tables = snapshot_tables(con, as_of)
+    summary = pl.from_arrow(tables["segment_summary"])
+    moves = pl.from_arrow(tables["segment_migrations"])
+    page = render_report(as_of, summary, moves, warnings=[])
+    path = settings.published_dir / "reports" / f"segment_report_{as_of.isoformat()}.html"
+    write_text_atomic(path, page)
+    if report_is_current(settings.published_dir, as_of):
+        write_text_atomic(settings.published_dir / "current" / "segment_report.html", page)
+    rfm = summary.filter(pl.col("segmentation") == "rfm_segment").sort("customers", descending=True)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "rfm_segment_sizes": markdown_table(rfm.to_dicts(), ["segment", "customers", "share", "revenue"]),
+        }
+    )
+
+
+publishing_assets = [published_tables, segment_report]

@@ -486,3 +486,21 @@ def build_catalog(published_dir: Path, contracts: Mapping[str, Contract], *, rel
             tmp.unlink(missing_ok=True)
             wal.unlink(missing_ok=True)
     return final
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write a small text file (a report) via temp file + rename, so readers never see half of it."""
+    path = Path(path)
+    _make_dirs(path.parent)
+    tmp = _temp_path(path)
+    try:
+        with open(tmp, "x", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
