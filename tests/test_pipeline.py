@@ -1,0 +1,197 @@
+"""End-to-end: real Dagster runs in-process over a real DuckDB file and real Parquet outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from data_contracts.contracts import output_contracts
+from pipelines.definitions import build_definitions, defs
+from pipelines.runner import QUIET, run_pipeline
+from pipelines.schedules import previous_business_day
+from segments.cli import main as cli_main
+from segments.sample_data import generate
+
+AS_OF = date(2026, 11, 21)
+
+
+def write_config(root: Path, **extra: object) -> Path:
+    """A config file whose paths all live under ``root``."""
+    cfg = {
+        "landing_dir": "landing",
+        "warehouse": "warehouse.duckdb",
+        "published_dir": "published",
+        "time_zone": "Asia/Shanghai",
+        "currency": "CNY",
+        "sources": {
+            "orders": {"glob": "orders/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
+            "browsing": {"glob": "browsing/*"},
+            "feedback": {"glob": "feedback/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
+            "customers": {"glob": "customers/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
+        },
+        **extra,
+    }
+    path = root / "segments.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def landing_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small deterministic sample data, generated once for the module."""
+    root = tmp_path_factory.mktemp("sample")
+    generate(root / "landing", customers=400, days=400, end_date=AS_OF, seed=7, defects=True, daily_days=7)
+    return root / "landing"
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory, landing_template: Path) -> tuple[Path, dict]:
+    """One full pipeline run (ingest + snapshot + publish) shared by the read-only assertions."""
+    root = tmp_path_factory.mktemp("run")
+    shutil.copytree(landing_template, root / "landing")
+    cfg = write_config(root)
+    summary = run_pipeline(str(cfg), instance=dg.DagsterInstance.ephemeral())
+    return root, summary
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*.parquet"))
+    }
+
+
+def test_definitions_resolve_every_job_schedule_and_sensor_by_name() -> None:
+    for name in ("ingest_job", "snapshot_job", "nightly_job"):
+        assert defs.resolve_job_def(name).name == name
+    assert defs.resolve_schedule_def("nightly_segments").cron_schedule == "0 2 * * *"
+    assert defs.resolve_sensor_def("landing_files_sensor").default_status == dg.DefaultSensorStatus.STOPPED
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"orders", "customer_features", "customer_segments", "published_tables", "segment_report"} <= keys
+
+
+def test_run_succeeds_and_row_accounting_adds_up(first_run: tuple[Path, dict]) -> None:
+    root, summary = first_run
+    assert summary["success"], summary["failures"]
+    assert summary["as_of"] == AS_OF.isoformat()  # default: the last order date in the data
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        bad = con.execute(
+            "select path from ingest_manifest "
+            "where rows_read <> rows_loaded + rows_quarantined + duplicates_dropped"
+        ).fetchall()
+        assert bad == []
+        rejected = con.execute("select path, error from ingest_manifest where status = 'rejected'").fetchall()
+        quarantined = con.execute("select count(*) from quarantine").fetchall()[0][0]
+    assert [p for p, _ in rejected] == ["orders/orders_bad_export.csv"]
+    assert "missing required column(s) amount" in rejected[0][1]
+    assert quarantined > 0
+    for src, info in summary["ingestion"].items():
+        assert info["rows_read"] == info["rows_loaded"] + info["rows_quarantined"] + info["duplicates_dropped"], src
+
+
+def test_every_segment_stage_grade_tier_and_cluster_is_populated(first_run: tuple[Path, dict]) -> None:
+    root, _ = first_run
+    seg = pl.read_parquet(root / "published" / "current" / "customer_segments.parquet")
+    assert seg["customer_id"].is_unique().all()
+    assert set(seg["lifecycle_stage"].drop_nulls()) == {"prospect", "new", "active", "at_risk", "churned",
+                                                       "reactivated"}
+    assert set(seg["overall_grade"].drop_nulls()) == {"A", "B", "C"}
+    assert set(seg["value_tier"]) == {"high_value", "potential", "general", "low_value"}
+    assert seg["rfm_segment"].drop_nulls().n_unique() >= 9
+    assert seg.filter(pl.col("is_buyer"))["rfm_segment"].null_count() == 0
+    assert seg["cluster_id"].drop_nulls().n_unique() >= 3
+
+
+def test_published_tables_match_contracts_and_carry_no_pii(first_run: tuple[Path, dict]) -> None:
+    root, _ = first_run
+    pub = root / "published"
+    for name, contract in output_contracts().items():
+        schema = pq.read_schema(pub / "current" / f"{name}.parquet")
+        assert schema.names == contract.column_names, name
+        assert not {"email", "phone", "name"} & set(schema.names)
+        first = contract.columns[0]
+        assert schema.field(first.name).metadata[b"description"].decode() == first.description
+    with duckdb.connect(str(pub / "catalog.duckdb"), read_only=True) as cat:
+        for name in output_contracts():
+            assert cat.execute(f"select count(*) from {name}").fetchall()[0][0] >= 0
+        shares = cat.execute("select segmentation, sum(share) from segment_summary group by 1").fetchall()
+    assert all(abs(s - 1.0) < 1e-9 for _, s in shares)
+    assert (pub / "current" / "segment_report.html").read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+def test_rerun_with_same_input_gives_identical_published_files(first_run: tuple[Path, dict]) -> None:
+    root, _ = first_run
+    before = _digest(root / "published")
+    summary = run_pipeline(str(root / "segments.yaml"), as_of=AS_OF, instance=dg.DagsterInstance.ephemeral())
+    assert summary["success"], summary["failures"]
+    assert all(info["files_loaded"] == 0 for info in summary["ingestion"].values())  # nothing new to load
+    after = _digest(root / "published")
+    before.pop("current/data_quality.parquet"), after.pop("current/data_quality.parquet")  # run ids differ
+    assert after == before
+
+
+def test_backfill_of_two_days_builds_history_and_migrations(tmp_path: Path, landing_template: Path) -> None:
+    shutil.copytree(landing_template, tmp_path / "landing")
+    cfg = write_config(tmp_path)
+    d = build_definitions(str(cfg))
+    instance = dg.DagsterInstance.ephemeral()
+    for key in ("2026-11-20", "2026-11-21"):
+        res = d.resolve_job_def("nightly_job").execute_in_process(partition_key=key, instance=instance,
+                                                                 run_config=QUIET)
+        assert res.success
+    pub = tmp_path / "published"
+    assert sorted(p.name for p in (pub / "customer_segments").iterdir()) == [
+        "snapshot_date=2026-11-20", "snapshot_date=2026-11-21"]
+    moves = pl.read_parquet(pub / "current" / "segment_migrations.parquet")
+    assert set(moves["previous_snapshot_date"]) == {date(2026, 11, 20)}
+    assert moves.filter(pl.col("segmentation") == "rfm_segment")["customers"].sum() > 0
+    # An older date built afterwards goes to history only; current keeps the newest snapshot.
+    res = d.resolve_job_def("snapshot_job").execute_in_process(partition_key="2026-11-19", instance=instance,
+                                                              run_config=QUIET)
+    assert res.success
+    cur = pl.read_parquet(pub / "current" / "customer_segments.parquet")
+    assert set(cur["snapshot_date"]) == {AS_OF}
+    assert (pub / "customer_segments" / "snapshot_date=2026-11-19" / "part-0.parquet").exists()
+
+
+def test_nightly_schedule_requests_the_previous_business_day() -> None:
+    schedule = defs.resolve_schedule_def("nightly_segments")
+    ctx = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 22, 18, 0, tzinfo=UTC), repository_def=defs.get_repository_def()
+    )
+    req = schedule.evaluate_tick(ctx).run_requests[0]
+    # 18:00 UTC on the 22nd is 02:00 on the 23rd in Asia/Shanghai: the night builds the 22nd.
+    assert req.partition_key == "2026-11-22"
+    assert previous_business_day(datetime(2026, 11, 22, 15, 59, tzinfo=UTC), "Asia/Shanghai") == "2026-11-21"
+    assert previous_business_day(datetime(2026, 11, 22, 16, 0, tzinfo=UTC), "Asia/Shanghai") == "2026-11-22"
+
+
+def test_landing_sensor_fires_on_new_files_and_keeps_a_cursor(tmp_path: Path) -> None:
+    (tmp_path / "landing" / "orders").mkdir(parents=True)
+    cfg = write_config(tmp_path)
+    d = build_definitions(str(cfg))
+    sensor = d.resolve_sensor_def("landing_files_sensor")
+    empty = sensor.evaluate_tick(dg.build_sensor_context(cursor=None, repository_def=d.get_repository_def()))
+    assert not empty.run_requests and empty.skip_message == "no new or changed landing files"
+    (tmp_path / "landing" / "orders" / "orders_2026-11-21.csv").write_text("order_id\n", encoding="utf-8")
+    fired = sensor.evaluate_tick(dg.build_sensor_context(cursor=None, repository_def=d.get_repository_def()))
+    assert len(fired.run_requests) == 1 and fired.cursor
+    again = sensor.evaluate_tick(dg.build_sensor_context(cursor=fired.cursor, repository_def=d.get_repository_def()))
+    assert not again.run_requests
+
+
+def test_cli_rejects_an_invalid_config_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cfg = write_config(tmp_path, sources={"orders": {"glob": "orders/*", "format": "xlsx"}})
+    assert cli_main(["--config", str(cfg), "run"]) == 2
+    err = capsys.readouterr().err
+    assert "sources.orders.format" in err
+    assert not (tmp_path / "warehouse.duckdb").exists()
