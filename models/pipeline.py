@@ -1,0 +1,165 @@
+"""One call that segments a snapshot: RFM, segment maps, grades, lifecycle, value tier, clusters.
+
+Pure: everything it needs comes in as arguments (the features of ONE snapshot date, the settings and
+the previous snapshot's centroids); nothing reads the clock, the disk or the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from models.clusters import ClusterResult, cluster_customers
+from models.grades import grade_customers
+from models.lifecycle import assign_lifecycle
+from models.rfm import score_rfm
+from models.segment_maps import apply_segment_map
+from models.settings import RfmSettings, SegmentationSettings
+from models.value_tier import assign_value_tier
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "snapshot_date",
+    "customer_id",
+    "is_buyer",
+    "frequency",
+    "monetary",
+    "recency_days",
+    "first_purchase_date",
+    "reactivation_gap_days",
+)
+
+# Columns segment_customers adds, in order.
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "r_score",
+    "f_score",
+    "m_score",
+    "fm_score",
+    "rfm_segment",
+    "rfm_segment_name",
+    "value_class",
+    "value_class_name",
+    "engagement_score",
+    "monetary_grade",
+    "frequency_grade",
+    "engagement_grade",
+    "overall_grade",
+    "lifecycle_stage",
+    "value_tier",
+    "value_tier_name",
+    "cluster_id",
+    "cluster_name",
+)
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """Everything one snapshot's segmentation produces."""
+
+    customers: pl.DataFrame  # features + OUTPUT_COLUMNS, one row per customer, sorted by customer_id
+    cut_points: pl.DataFrame  # rfm_cut_points
+    cluster_profiles: pl.DataFrame
+    centroids: pl.DataFrame  # persist; pass back as previous_centroids next snapshot
+    warnings: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)  # for metadata: random_state, k, methods...
+
+
+def _snapshot_date(features: pl.DataFrame) -> date | None:
+    dates = features["snapshot_date"].drop_nulls().unique().to_list()
+    if features["snapshot_date"].null_count():
+        raise ValueError("features: snapshot_date is null in some rows; every row needs the snapshot date")
+    if len(dates) > 1:
+        raise ValueError(f"features: one snapshot at a time, got snapshot dates {sorted(dates)[:5]}")
+    return dates[0] if dates else None
+
+
+def check_features(features: pl.DataFrame) -> None:
+    """Raise ValueError naming what is wrong with the input frame (columns, keys)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in features.columns]
+    if missing:
+        raise ValueError(f"features: missing columns {missing}")
+    clash = [c for c in OUTPUT_COLUMNS if c in features.columns]
+    if clash:
+        raise ValueError(f"features: already has output columns {clash}")
+    if features["customer_id"].null_count():
+        raise ValueError("features: customer_id is null in some rows")
+    if features["customer_id"].n_unique() != features.height:
+        dupes = features.filter(pl.col("customer_id").is_duplicated())["customer_id"].unique().sort()
+        raise ValueError(f"features: duplicate customer_id values, e.g. {dupes.head(5).to_list()}")
+
+
+def assign_rfm_segments(frame: pl.DataFrame, settings: RfmSettings) -> pl.DataFrame:
+    """Add ``rfm_segment(_name)`` from the R × FM map and ``value_class(_name)`` from the value map.
+
+    Needs ``r_score, f_score, m_score, fm_score``; a null score (non-buyer) gives null labels. For the
+    value map a score is ``high`` when >= ``value_high_min_score`` of its axis, else ``low``.
+    """
+    frame = apply_segment_map(
+        frame,
+        settings.segment_map_obj(),
+        {"r": "r_score", "f": "f_score", "m": "m_score", "fm": "fm_score"},
+        "rfm_segment",
+        "rfm_segment_name",
+    )
+    value_map = settings.value_map_obj()
+    levels = {axis: f"_{axis}_level" for axis in value_map.axes}
+    frame = frame.with_columns(
+        [
+            pl.when(pl.col(f"{axis}_score") >= getattr(settings.value_high_min_score, axis))
+            .then(pl.lit("high"))
+            .when(pl.col(f"{axis}_score").is_not_null())
+            .then(pl.lit("low"))
+            .alias(col)
+            for axis, col in levels.items()
+        ]
+    )
+    frame = apply_segment_map(frame, value_map, levels, "value_class", "value_class_name")
+    return frame.drop(list(levels.values()))
+
+
+def segment_customers(
+    features: pl.DataFrame,
+    settings: SegmentationSettings,
+    previous_centroids: pl.DataFrame | None = None,
+) -> SegmentationResult:
+    """Segment one snapshot of customer features; output sorted by customer_id."""
+    check_features(features)
+    snapshot = _snapshot_date(features)
+    frame = features.sort("customer_id")
+    warnings: list[str] = []
+
+    rfm = score_rfm(frame, settings.rfm, snapshot)
+    warnings += rfm.warnings
+    frame = assign_rfm_segments(rfm.frame, settings.rfm)
+    frame = grade_customers(frame, settings.grades)
+    frame = assign_lifecycle(frame, settings.lifecycle)
+    frame = assign_value_tier(frame, settings.value_tier)
+
+    clusters: ClusterResult = cluster_customers(frame, settings.clusters, snapshot, previous_centroids)
+    warnings += clusters.warnings
+    frame = frame.join(clusters.assignments, on="customer_id", how="left", maintain_order="left")
+    frame = frame.select([*features.columns, *OUTPUT_COLUMNS]).sort("customer_id")
+
+    params: dict[str, Any] = {
+        "snapshot_date": None if snapshot is None else snapshot.isoformat(),
+        "customers": frame.height,
+        "buyers": int(frame["is_buyer"].fill_null(False).sum()),
+        "rfm_method": settings.rfm.method,
+        "segment_map": settings.rfm.segment_map_obj().name,
+        "value_map": settings.rfm.value_map_obj().name,
+        "grade_method": settings.grades.method,
+        "random_state": settings.clusters.random_state,
+        "k": clusters.params.get("k"),
+        "clusters": clusters.params,
+        "settings": settings.model_dump(mode="json"),
+    }
+    return SegmentationResult(
+        customers=frame,
+        cut_points=rfm.cut_points,
+        cluster_profiles=clusters.profiles,
+        centroids=clusters.centroids,
+        warnings=warnings,
+        params=params,
+    )

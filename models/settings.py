@@ -1,0 +1,284 @@
+"""Segmentation settings: the defaults in ``defaults.yaml`` deep-merged with user overrides, validated.
+
+Overrides come from the ``segmentation:`` key of segments.yaml or from run config. Mappings merge
+key by key; lists and scalars replace the default whole. Any error names the key path, e.g.
+``segmentation.lifecycle.churn_days``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models.segment_maps import SegmentMap, SegmentMapError, load_segment_map
+
+DEFAULTS_PATH = Path(__file__).resolve().parent / "defaults.yaml"
+GRADES: tuple[str, ...] = ("A", "B", "C")
+GRADE_BASES: tuple[str, ...] = ("monetary", "frequency", "engagement")
+LIFECYCLE_STAGES: tuple[str, ...] = ("prospect", "new", "reactivated", "active", "at_risk", "churned")
+ROOT = "segmentation"
+
+
+class SegmentationSettingsError(ValueError):
+    """Invalid segmentation settings; the message names the key path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _ascending(values: list[Any]) -> list[Any]:
+    if len(values) != 4 or any(b <= a for a, b in itertools.pairwise(values)):
+        raise ValueError(f"give 4 strictly increasing thresholds, got {[str(v) for v in values]}")
+    return values
+
+
+class FixedThresholds(_Strict):
+    """Business thresholds for the 'fixed' RFM method (see defaults.yaml for their meaning)."""
+
+    recency_days: list[int]
+    frequency: list[int]
+    monetary: list[Decimal]
+
+    @field_validator("recency_days", "frequency", "monetary")
+    @classmethod
+    def _four_ascending(cls, values: list[Any]) -> list[Any]:
+        return _ascending(values)
+
+
+class HighMinScore(_Strict):
+    """Minimum score counted as 'high' on each axis of the value map."""
+
+    r: int = Field(3, ge=1, le=5)
+    f: int = Field(3, ge=1, le=5)
+    m: int = Field(3, ge=1, le=5)
+
+
+class RfmSettings(_Strict):
+    """RFM scoring method, thresholds and segment maps."""
+
+    method: Literal["quantile", "fixed"]
+    fixed: FixedThresholds
+    segment_map: str | dict[str, Any]
+    value_map: str | dict[str, Any]
+    value_high_min_score: HighMinScore
+
+    @field_validator("segment_map", "value_map")
+    @classmethod
+    def _map_loads(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        try:
+            load_segment_map(value)
+        except SegmentMapError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _map_axes(self) -> RfmSettings:
+        seg = load_segment_map(self.segment_map)
+        if seg.levels is not None:
+            raise ValueError("segment_map: must be over scores 1–5 (no 'levels')")
+        val = load_segment_map(self.value_map)
+        if val.levels is None:
+            raise ValueError("value_map: must be over levels [low, high]")
+        if "fm" in val.axes:
+            raise ValueError("value_map: axes must be among r, f, m")
+        return self
+
+    def segment_map_obj(self) -> SegmentMap:
+        """The validated R × FM segment map."""
+        return load_segment_map(self.segment_map)
+
+    def value_map_obj(self) -> SegmentMap:
+        """The validated high/low value map."""
+        return load_segment_map(self.value_map)
+
+
+class Cutoffs(_Strict):
+    """Cumulative share cut-offs: A up to ``a``, B up to ``b``, C beyond."""
+
+    a: float = Field(gt=0, lt=1)
+    b: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> Cutoffs:
+        if not self.a < self.b:
+            raise ValueError(f"a ({self.a}) must be below b ({self.b})")
+        return self
+
+
+class GradeSettings(_Strict):
+    """A/B/C grade method, cut-offs, engagement metric and overall-grade bases."""
+
+    method: Literal["pareto", "quantile"]
+    pareto: Cutoffs
+    quantile: Cutoffs
+    engagement_columns: list[str] = Field(min_length=1)
+    overall_bases: list[Literal["monetary", "frequency", "engagement"]] = Field(min_length=1)
+
+    @property
+    def cutoffs(self) -> Cutoffs:
+        """Cut-offs of the chosen method."""
+        return self.pareto if self.method == "pareto" else self.quantile
+
+
+class LifecycleSettings(_Strict):
+    """Lifecycle windows in days (``within N days`` means days <= N)."""
+
+    new_days: int = Field(ge=0)
+    active_days: int = Field(ge=0)
+    churn_days: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> LifecycleSettings:
+        if self.new_days > self.active_days:
+            raise ValueError(f"new_days: must be <= active_days ({self.active_days}), got {self.new_days}")
+        if self.churn_days <= self.active_days:
+            raise ValueError(f"churn_days: must be > active_days ({self.active_days}), got {self.churn_days}")
+        return self
+
+
+class TierRule(_Strict):
+    """One value-tier rule: ``tier`` when every column in ``when`` holds one of its values."""
+
+    tier: str
+    when: dict[str, list[str]] = Field(min_length=1)
+
+
+class ValueTierSettings(_Strict):
+    """Ordered first-match value tier rules, display labels and the default tier."""
+
+    labels: dict[str, str] = Field(min_length=1)
+    rules: list[TierRule]
+    default: str
+
+    @model_validator(mode="after")
+    def _tiers_known(self) -> ValueTierSettings:
+        known = list(self.labels)
+        for i, rule in enumerate(self.rules):
+            if rule.tier not in self.labels:
+                raise ValueError(f"rules.{i}.tier: unknown tier {rule.tier!r}; labels define {known}")
+        if self.default not in self.labels:
+            raise ValueError(f"default: unknown tier {self.default!r}; labels define {known}")
+        return self
+
+
+class ClusterFeature(_Strict):
+    """A clustering feature: column, null fill value and level labels (low, mid, high)."""
+
+    column: str
+    fill_null: float = Field(0, ge=0)
+    labels: tuple[str, str, str]
+
+
+class ClusterSettings(_Strict):
+    """KMeans clustering over log1p-transformed, standardized features."""
+
+    enabled: bool
+    population: Literal["all", "buyers"]
+    features: list[ClusterFeature] = Field(min_length=1)
+    k: int | None = Field(ge=1, le=50)
+    k_range: tuple[int, int]
+    sample_size: int = Field(ge=10)
+    silhouette_sample_size: int = Field(ge=10)
+    n_init: int = Field(ge=1, le=100)
+    random_state: int = Field(ge=0)
+    name_threshold: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ClusterSettings:
+        lo, hi = self.k_range
+        if not 2 <= lo <= hi <= 50:
+            raise ValueError(f"k_range: need 2 <= low <= high <= 50, got {list(self.k_range)}")
+        cols = [f.column for f in self.features]
+        if len(set(cols)) != len(cols):
+            raise ValueError(f"features: columns repeat: {cols}")
+        return self
+
+
+class SegmentationSettings(_Strict):
+    """Every segmentation rule, validated; build with ``load_segmentation_settings``."""
+
+    rfm: RfmSettings
+    grades: GradeSettings
+    lifecycle: LifecycleSettings
+    value_tier: ValueTierSettings
+    clusters: ClusterSettings
+
+    @model_validator(mode="after")
+    def _tier_conditions(self) -> SegmentationSettings:
+        allowed: dict[str, tuple[str, ...]] = {
+            **{f"{b}_grade": GRADES for b in GRADE_BASES},
+            "overall_grade": GRADES,
+            "lifecycle_stage": LIFECYCLE_STAGES,
+            "rfm_segment": self.rfm.segment_map_obj().keys,
+            "value_class": self.rfm.value_map_obj().keys,
+        }
+        for i, rule in enumerate(self.value_tier.rules):
+            for column, values in rule.when.items():
+                path = f"value_tier.rules.{i}.when.{column}"
+                if column not in allowed:
+                    raise ValueError(f"{path}: unknown column; rules may use {sorted(allowed)}")
+                bad = [v for v in values if v not in allowed[column]]
+                if bad or not values:
+                    raise ValueError(
+                        f"{path}: unknown values {bad or values}; expected some of {list(allowed[column])}"
+                    )
+        return self
+
+
+@cache
+def _defaults_text() -> str:
+    return DEFAULTS_PATH.read_text(encoding="utf-8")
+
+
+def default_settings_dict() -> dict[str, Any]:
+    """A fresh copy of defaults.yaml as a dict."""
+    return yaml.safe_load(_defaults_text())
+
+
+def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``overrides`` over ``base``: mappings merge recursively, anything else replaces."""
+    merged: dict[str, Any] = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+_SUBPATH = re.compile(r"^([A-Za-z0-9_.]+): ")
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ".".join([ROOT, *(str(p) for p in err["loc"])])
+        msg = err["msg"].removeprefix("Value error, ")
+        sub = _SUBPATH.match(msg)
+        if sub:  # a model validator named the key below its own level
+            path, msg = f"{path}.{sub.group(1)}", msg[sub.end() :]
+        given = err.get("input")
+        shown = "" if isinstance(given, Mapping | list) else f" (got {given!r})"
+        lines.append(f"{path}: {msg}{shown}")
+    return "; ".join(lines)
+
+
+def load_segmentation_settings(overrides: Mapping[str, Any] | None = None) -> SegmentationSettings:
+    """Defaults deep-merged with ``overrides`` and validated; errors name the key path."""
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise SegmentationSettingsError(f"{ROOT}: expected a mapping, got {type(overrides).__name__}")
+    merged = deep_merge(default_settings_dict(), overrides or {})
+    try:
+        return SegmentationSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise SegmentationSettingsError(_format_errors(exc)) from None

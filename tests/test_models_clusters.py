@@ -1,0 +1,215 @@
+"""Clusters: deterministic under shuffling, stable ids across snapshots, unique readable names."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from models.clusters import CENTROIDS_SCHEMA, cluster_customers, cluster_names, fnv1a_64, nearest_centroid, stable_hash
+from models.settings import ClusterSettings, load_segmentation_settings
+
+SNAPSHOT = date(2026, 11, 21)
+NEXT = date(2026, 11, 22)
+
+# Three well-separated behaviours; customers spread symmetrically (5 levels) around the centre, so
+# a blob's mean in original units is its centre (blob sizes are multiples of 5).
+BLOBS: dict[str, dict[str, float]] = {
+    "big": {"frequency": 12, "monetary": 5000, "recency_days": 3, "sessions_90d": 40},
+    "mid": {"frequency": 3, "monetary": 300, "recency_days": 45, "sessions_90d": 6},
+    "low": {"frequency": 1, "monetary": 20, "recency_days": 300, "sessions_90d": 0},
+}
+
+
+def _blobs(sizes: dict[str, int], jitter: float = 0.05, snapshot: date = SNAPSHOT) -> pl.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for blob, n in sizes.items():
+        centre = BLOBS[blob]
+        for i in range(n):
+            sign = ((i % 5) - 2) / 2  # -1, -0.5, 0, 0.5, 1: symmetric, so blob means equal the centre
+            rows.append(
+                {
+                    "customer_id": f"{blob}-{i:03d}",
+                    "blob": blob,
+                    "is_buyer": True,
+                    "frequency": int(centre["frequency"]),
+                    "monetary": Decimal(str(round(centre["monetary"] * (1 + sign * jitter), 2))),
+                    "recency_days": round(centre["recency_days"] * (1 + sign * jitter)),
+                    "sessions_90d": round(centre["sessions_90d"] * (1 + sign * jitter)),
+                }
+            )
+    frame = pl.DataFrame(rows, schema_overrides={"monetary": pl.Decimal(18, 2)})
+    return frame.with_columns(snapshot_date=pl.lit(snapshot))
+
+
+def _settings(**overrides: Any) -> ClusterSettings:
+    return load_segmentation_settings({"clusters": {"k": 3, **overrides}}).clusters
+
+
+def _blob_ids(frame: pl.DataFrame, assignments: pl.DataFrame) -> dict[str, int]:
+    """Blob -> its single cluster id (asserting that each blob is one cluster)."""
+    joined = frame.select("customer_id", "blob").join(assignments, on="customer_id")
+    per_blob = joined.group_by("blob").agg(pl.col("cluster_id").unique())
+    out = {}
+    for blob, ids in per_blob.iter_rows():
+        assert len(ids) == 1, f"blob {blob} split over clusters {ids}"
+        out[blob] = ids[0]
+    return out
+
+
+def test_fnv1a_64_matches_reference_vectors() -> None:
+    hashes = fnv1a_64(pl.Series(["", "a", "foobar"]))
+    assert hashes.tolist() == [0xCBF29CE484222325, 0xAF63DC4C8601EC8C, 0x85944171F73967E8]
+
+
+def test_sampling_hash_spreads_ids_sharing_a_prefix() -> None:
+    ids = pl.Series([f"c-{i:04d}" for i in range(1000)])
+    first_100 = np.argsort(stable_hash(ids), kind="stable")[:100]
+    assert first_100.min() < 100 and first_100.max() > 900  # not one run of neighbouring ids
+
+
+def test_nearest_centroid_ties_go_to_the_lowest_id() -> None:
+    z = np.array([[0.0], [0.9], [-2.0]])
+    assert nearest_centroid(z, np.array([[-1.0], [1.0]])).tolist() == [0, 1, 0]
+
+
+def test_shuffled_input_gives_identical_results() -> None:
+    frame = _blobs({"big": 10, "mid": 20, "low": 30})
+    settings = _settings(sample_size=25)  # fit on a bounded sample, assign everyone
+    first = cluster_customers(frame, settings, SNAPSHOT)
+    second = cluster_customers(frame.sample(fraction=1.0, shuffle=True, seed=7), settings, SNAPSHOT)
+    assert_frame_equal(first.assignments, second.assignments)
+    assert_frame_equal(first.profiles, second.profiles)
+    assert_frame_equal(first.centroids, second.centroids)
+    assert first.assignments["cluster_id"].null_count() == 0
+    assert first.params["sample_size"] == 25 and first.params["k"] == 3
+
+
+def test_each_blob_is_one_cluster_with_a_readable_unique_name() -> None:
+    frame = _blobs({"big": 10, "mid": 20, "low": 30})
+    result = cluster_customers(frame, _settings(), SNAPSHOT)
+    ids = _blob_ids(frame, result.assignments)
+    assert sorted(ids.values()) == [0, 1, 2]
+    names = dict(result.profiles.select("cluster_id", "cluster_name").iter_rows())
+    assert names[ids["big"]] == "high spend · frequent · recent · highly engaged"
+    assert names[ids["low"]] == "low spend · rare · lapsed · offline"
+    assert len(set(names.values())) == 3
+
+
+def test_profiles_are_in_original_units() -> None:
+    frame = _blobs({"big": 10, "mid": 20, "low": 30})
+    result = cluster_customers(frame, _settings(), SNAPSHOT)
+    ids = _blob_ids(frame, result.assignments)
+    big = result.profiles.filter(pl.col("cluster_id") == ids["big"]).row(0, named=True)
+    assert big["snapshot_date"] == SNAPSHOT
+    assert big["customers"] == 10 and big["share"] == pytest.approx(10 / 60)
+    assert big["monetary_mean"] == pytest.approx(5000.0)
+    assert big["frequency_median"] == 12.0
+    assert big["sessions_90d_mean"] == pytest.approx(40.0)
+    assert result.profiles["share"].sum() == pytest.approx(1.0)
+
+
+def test_next_snapshot_keeps_ids_matched_to_previous_centroids() -> None:
+    before = _blobs({"big": 30, "mid": 20, "low": 10})
+    first = cluster_customers(before, _settings(), SNAPSHOT)
+    ids_before = _blob_ids(before, first.assignments)
+    assert ids_before == {"big": 0, "mid": 1, "low": 2}  # without history: largest cluster first
+
+    # Next day: sizes reversed (so size order alone would swap ids), values perturbed, rows shuffled.
+    after = _blobs({"big": 10, "mid": 20, "low": 30}, jitter=0.08, snapshot=NEXT)
+    after = after.sample(fraction=1.0, shuffle=True, seed=3)
+    fresh = cluster_customers(after, _settings(), NEXT)
+    assert _blob_ids(after, fresh.assignments) != ids_before  # the test would catch a no-op
+
+    matched = cluster_customers(after, _settings(), NEXT, previous_centroids=first.centroids)
+    assert _blob_ids(after, matched.assignments) == ids_before
+    assert matched.params["matched_previous"] is True
+    assert [m["cluster_id"] for m in matched.params["matches"]] == [0, 1, 2]
+
+
+def test_a_new_cluster_gets_the_lowest_unused_id() -> None:
+    two = _blobs({"big": 15, "low": 10})
+    first = cluster_customers(two, _settings(k=2), SNAPSHOT)
+    assert _blob_ids(two, first.assignments) == {"big": 0, "low": 1}
+    three = _blobs({"big": 10, "mid": 40, "low": 15})
+    second = cluster_customers(three, _settings(k=3), NEXT, previous_centroids=first.centroids)
+    assert _blob_ids(three, second.assignments) == {"big": 0, "low": 1, "mid": 2}
+
+
+def test_centroids_persist_in_log_space_with_the_scaler() -> None:
+    frame = _blobs({"big": 10, "mid": 20, "low": 30}, jitter=0.0)
+    result = cluster_customers(frame, _settings(), SNAPSHOT)
+    assert result.centroids.schema == pl.Schema(CENTROIDS_SCHEMA)
+    assert result.centroids.height == 3 * 4
+    ids = _blob_ids(frame, result.assignments)
+    big_monetary = result.centroids.filter(
+        (pl.col("cluster_id") == ids["big"]) & (pl.col("feature") == "monetary")
+    ).row(0, named=True)
+    assert big_monetary["center"] == pytest.approx(np.log1p(5000.0))
+    assert big_monetary["center_std"] * big_monetary["scale_std"] + big_monetary["scale_mean"] == pytest.approx(
+        big_monetary["center"]
+    )
+
+
+def test_previous_centroids_over_other_features_restart_ids_with_a_warning() -> None:
+    frame = _blobs({"big": 10, "mid": 20, "low": 30})
+    previous = cluster_customers(frame, _settings(), SNAPSHOT).centroids.filter(pl.col("feature") != "monetary")
+    result = cluster_customers(frame, _settings(), NEXT, previous_centroids=previous)
+    assert result.params["matched_previous"] is False
+    assert any("cluster ids start afresh" in w for w in result.warnings)
+
+
+def test_k_chosen_by_silhouette_in_range() -> None:
+    frame = _blobs({"big": 10, "mid": 20, "low": 30})
+    result = cluster_customers(frame, _settings(k=None, k_range=[2, 5]), SNAPSHOT)
+    assert result.params["k"] == 3
+    assert set(result.params["silhouette"]) == {"2", "3", "4", "5"}
+
+
+def test_buyers_population_leaves_non_buyers_unclustered() -> None:
+    frame = pl.concat(
+        [
+            _blobs({"big": 10, "low": 10}),
+            pl.DataFrame(
+                {
+                    "customer_id": ["p-1"],
+                    "blob": ["none"],
+                    "is_buyer": [False],
+                    "frequency": [0],
+                    "monetary": [Decimal("0")],
+                    "recency_days": [None],
+                    "sessions_90d": [3],
+                    "snapshot_date": [SNAPSHOT],
+                },
+                schema_overrides={"monetary": pl.Decimal(18, 2), "recency_days": pl.Int64},
+            ),
+        ],
+        how="diagonal_relaxed",
+    )
+    buyers = cluster_customers(frame, _settings(k=2), SNAPSHOT)
+    assert buyers.assignments.filter(pl.col("customer_id") == "p-1")["cluster_id"].item() is None
+    assert buyers.profiles["customers"].sum() == 20
+    everyone = cluster_customers(frame, _settings(k=3, population="all"), SNAPSHOT)
+    assert everyone.assignments["cluster_id"].null_count() == 0
+
+
+def test_fewer_distinct_points_than_k_lowers_k_with_a_warning() -> None:
+    frame = _blobs({"big": 5, "low": 5}, jitter=0.0)
+    result = cluster_customers(frame, _settings(k=5), SNAPSHOT)
+    assert result.params["k"] == 2
+    assert any("k lowered from 5 to 2" in w for w in result.warnings)
+
+
+def test_duplicate_names_are_made_unique_with_the_id() -> None:
+    settings = _settings()
+    centers = np.zeros((2, len(settings.features)))
+    names = cluster_names(centers, [4, 7], settings)
+    assert names == {
+        4: "mid spend · regular · lapsing · browsing #4",
+        7: "mid spend · regular · lapsing · browsing #7",
+    }
