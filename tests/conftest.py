@@ -1,0 +1,54 @@
+"""Shared fixtures: a temporary landing zone, a config built from a dict, and a warehouse in tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from segments.config import Settings, settings_from_dict
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    """An empty landing folder inside tmp_path (never the repo tree)."""
+    path = tmp_path / "landing"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, landing: Path) -> Callable[..., Settings]:
+    """Build validated Settings whose paths all live in tmp_path.
+
+    ``make_settings(orders={"glob": "orders/*", ...}, time_zone="UTC")``: each keyword naming an input
+    source becomes that source's config; the other keywords are top-level keys. ``orders`` defaults to
+    ``{"glob": "orders/*"}`` because the config requires it.
+    """
+
+    def _make(**kwargs: Any) -> Settings:
+        sources = {k: kwargs.pop(k) for k in ("orders", "browsing", "feedback", "customers") if k in kwargs}
+        sources.setdefault("orders", {"glob": "orders/*"})
+        raw = {
+            "landing_dir": str(landing),
+            "warehouse": str(tmp_path / "warehouse.duckdb"),
+            "published_dir": str(tmp_path / "published"),
+            "time_zone": "UTC",
+            "sources": sources,
+            **kwargs,
+        }
+        return settings_from_dict(raw, base_dir=tmp_path)
+
+    return _make
+
+
+@pytest.fixture
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh in-memory warehouse, set up like ``segments.warehouse.connect`` (session time zone UTC)."""
+    connection = duckdb.connect()
+    connection.execute("set TimeZone = 'UTC'")
+    yield connection
+    connection.close()
