@@ -15,9 +15,7 @@ OWNERS = ["team:data-engineering"]
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], limit: int = 50) -> dg.MetadataValue:
     """A Markdown table of at most ``limit`` rows (the rest summarised in a last line)."""
     head = "| " + " | ".join(columns) + " |\n| " + " | ".join("---" for _ in columns) + " |\n"
-    body = "".join(
-        "| " + " | ".join(_cell(r.get(c)) for c in columns) + " |\n" for r in list(rows)[:limit]
-    )
+    body = "".join("| " + " | ".join(_cell(r.get(c)) for c in columns) + " |\n" for r in list(rows)[:limit])
     more = f"\n… and {len(rows) - limit} more rows" if len(rows) > limit else ""
     return dg.MetadataValue.md(head + body + more)
 
@@ -30,8 +28,15 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-_DAGSTER_TYPES = {"string": "string", "integer": "int", "decimal": "decimal(18,2)", "double": "float",
-                  "timestamp": "timestamp", "date": "date", "boolean": "bool"}
+_DAGSTER_TYPES = {
+    "string": "string",
+    "integer": "int",
+    "decimal": "decimal(18,2)",
+    "double": "float",
+    "timestamp": "timestamp",
+    "date": "date",
+    "boolean": "bool",
+}
 
 
 def column_schema(contract: Contract) -> dg.TableSchema:

@@ -1,6 +1,5 @@
 """Ingestion assets: one per source, loading new or changed landing files into the warehouse."""
 
-
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -10,8 +9,16 @@ from data_contracts.contracts import INPUT_SOURCES, load_contract
 from pipelines.resources import SegmentsResource
 from segments.ingest import ensure_schema, ingest_source
 
-FILE_COLUMNS = ["path", "status", "rows_read", "rows_loaded", "rows_quarantined", "duplicates_dropped", "error",
-                "warnings"]
+FILE_COLUMNS = [
+    "path",
+    "status",
+    "rows_read",
+    "rows_loaded",
+    "rows_quarantined",
+    "duplicates_dropped",
+    "error",
+    "warnings",
+]
 
 
 def _ingestion_asset(source: str) -> dg.AssetsDefinition:
@@ -34,8 +41,9 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
                 n = con.execute(f'select count(*) from "{source}"').fetchall()[0][0]
                 return dg.MaterializeResult(metadata={"configured": False, "dagster/row_count": int(n)})
             # The ingest run's own time bounds "timestamp in the future" (orchestration reads the clock).
-            report = ingest_source(con, settings, source, run_id=context.run_id,
-                                   run_ts=datetime.now(UTC).replace(tzinfo=None))
+            report = ingest_source(
+                con, settings, source, run_id=context.run_id, run_ts=datetime.now(UTC).replace(tzinfo=None)
+            )
         for f in report.files:
             if f.status == "rejected":
                 context.log.error(f"{source}: rejected {f.path}: {f.error}")

@@ -52,7 +52,6 @@ def published_tables(context: dg.AssetExecutionContext, segments: SegmentsResour
     return dg.MaterializeResult(metadata=metadata)
 
 
-
 def report_is_current(published_dir, as_of: date) -> bool:
     """Whether ``as_of`` is the newest published snapshot (then the report also goes to current/)."""
     return as_of >= max(published_snapshots(published_dir, "customer_segments"), default=as_of)

@@ -58,8 +58,15 @@ def segmentation_overrides(config: SegmentationConfig) -> dict[str, Any]:
         out = deep_merge(out, {"rfm": {"segment_map": config.segment_map}})
     if config.grade_method:
         out = deep_merge(out, {"grades": {"method": config.grade_method}})
-    life = {k: v for k, v in (("new_days", config.new_days), ("active_days", config.active_days),
-                              ("churn_days", config.churn_days)) if v}
+    life = {
+        k: v
+        for k, v in (
+            ("new_days", config.new_days),
+            ("active_days", config.active_days),
+            ("churn_days", config.churn_days),
+        )
+        if v
+    }
     if life:
         out = deep_merge(out, {"lifecycle": life})
     if config.k:
@@ -177,13 +184,17 @@ def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, 
     )
     yield dg.MaterializeResult(
         asset_key="rfm_cut_points",
-        metadata={"dagster/row_count": result.cut_points.height,
-                  "cut_points": markdown_table(result.cut_points.to_dicts(), result.cut_points.columns)},
+        metadata={
+            "dagster/row_count": result.cut_points.height,
+            "cut_points": markdown_table(result.cut_points.to_dicts(), result.cut_points.columns),
+        },
     )
     yield dg.MaterializeResult(
         asset_key="cluster_profiles",
-        metadata={"dagster/row_count": result.cluster_profiles.height,
-                  "profiles": markdown_table(result.cluster_profiles.to_dicts(), result.cluster_profiles.columns)},
+        metadata={
+            "dagster/row_count": result.cluster_profiles.height,
+            "profiles": markdown_table(result.cluster_profiles.to_dicts(), result.cluster_profiles.columns),
+        },
     )
 
 
@@ -202,9 +213,12 @@ def segment_summary_table(context: dg.AssetExecutionContext, segments: SegmentsR
         summary = segment_summary(con, as_of)
         replace_snapshot(con, "segment_summary", summary, as_of)
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": summary.height,
-                  "summary": markdown_table(summary.to_dicts(), ["segmentation", "segment", "customers", "share",
-                                                                 "revenue"], limit=80)}
+        metadata={
+            "dagster/row_count": summary.height,
+            "summary": markdown_table(
+                summary.to_dicts(), ["segmentation", "segment", "customers", "share", "revenue"], limit=80
+            ),
+        }
     )
 
 
@@ -225,10 +239,14 @@ def segment_migrations_table(context: dg.AssetExecutionContext, segments: Segmen
         replace_snapshot(con, "segment_migrations", moves, as_of)
     moved = moves.filter(pl.col("from_segment") != pl.col("to_segment"))
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": moves.height,
-                  "previous_snapshot": str(moves["previous_snapshot_date"][0]) if moves.height else "none",
-                  "moves": markdown_table(moved.sort("customers", descending=True).to_dicts(),
-                                          ["segmentation", "from_segment", "to_segment", "customers"])}
+        metadata={
+            "dagster/row_count": moves.height,
+            "previous_snapshot": str(moves["previous_snapshot_date"][0]) if moves.height else "none",
+            "moves": markdown_table(
+                moved.sort("customers", descending=True).to_dicts(),
+                ["segmentation", "from_segment", "to_segment", "customers"],
+            ),
+        }
     )
 
 

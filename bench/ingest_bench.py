@@ -51,8 +51,10 @@ def generate(work: Path, rows: int, files: int) -> None:
         d.mkdir(parents=True, exist_ok=True)
         for k in range(files):
             path = d / f"orders_{k:03d}.{ext}"
-            con.execute(GEN_SQL.format(path=path, options=opts),
-                        {"start": k * per, "stop": (k + 1) * per, "customers": max(rows // 10, 1)})
+            con.execute(
+                GEN_SQL.format(path=path, options=opts),
+                {"start": k * per, "stop": (k + 1) * per, "customers": max(rows // 10, 1)},
+            )
     con.close()
 
 
@@ -76,8 +78,12 @@ def child(mode: str, work: Path) -> None:
         fmt = mode.split("-")[1]
         base = work / fmt
         settings = settings_from_dict(
-            {"landing_dir": "landing", "warehouse": "wh.duckdb", "time_zone": "Asia/Shanghai",
-             "sources": {"orders": {"glob": "orders/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"}}},
+            {
+                "landing_dir": "landing",
+                "warehouse": "wh.duckdb",
+                "time_zone": "Asia/Shanghai",
+                "sources": {"orders": {"glob": "orders/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"}},
+            },
             base_dir=base,
         )
         with connect(settings.warehouse) as con:
@@ -103,16 +109,28 @@ def main() -> None:
     shutil.rmtree(args.work, ignore_errors=True)
     t0 = time.perf_counter()
     generate(args.work, args.rows, args.files)
-    print(f"generated {args.rows:,} order lines in {args.files} CSV and {args.files} Parquet files "
-          f"in {time.perf_counter() - t0:.1f}s")
+    print(
+        f"generated {args.rows:,} order lines in {args.files} CSV and {args.files} Parquet files "
+        f"in {time.perf_counter() - t0:.1f}s"
+    )
     results = {}
     for mode in ("floor-csv", "ingest-csv", "floor-parquet", "ingest-parquet"):
-        out = subprocess.run([sys.executable, __file__, "--work", str(args.work), "--child", mode],
-                             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(
+                [sys.executable, __file__, "--work", str(args.work), "--child", mode],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         results[mode] = json.loads(out)
         r = results[mode]
-        print(f"{mode:<15} {r['rows']:>12,} rows {r['seconds']:>8.1f}s {r['rows'] / r['seconds']:>12,.0f} rows/s "
-              f"peak RSS {r['peak_rss_mb']:>6} MB")
+        print(
+            f"{mode:<15} {r['rows']:>12,} rows {r['seconds']:>8.1f}s {r['rows'] / r['seconds']:>12,.0f} rows/s "
+            f"peak RSS {r['peak_rss_mb']:>6} MB"
+        )
     for fmt in ("csv", "parquet"):
         ratio = results[f"ingest-{fmt}"]["seconds"] / results[f"floor-{fmt}"]["seconds"]
         print(f"{fmt}: contract-checked ingestion takes {ratio:.1f}x the bare DuckDB load")

@@ -109,7 +109,7 @@ def main() -> None:
         con = duckdb.connect(str(wh))
         ensure_schema(con)
         t0 = time.perf_counter()
-        for table, sql in GEN.items():
+        for sql in GEN.values():
             con.execute(sql, {"n": args.customers})
         con.execute("checkpoint")
         con.close()
@@ -120,7 +120,7 @@ def main() -> None:
     print("rows: " + ", ".join(f"{t}={n:,}" for t, n in counts.items()))
     stages: dict[str, float] = {}
 
-    def stage(name: str, fn):  # noqa: ANN001, ANN202 - tiny local timer
+    def stage(name: str, fn):
         t = time.perf_counter()
         out = fn()
         stages[name] = time.perf_counter() - t
@@ -131,19 +131,31 @@ def main() -> None:
     stage("customer_features", lambda: build_customer_features(con, AS_OF))
     feats = stage("read features", lambda: read_snapshot(con, "customer_features", AS_OF).sort("customer_id"))
     result = stage("segment_customers", lambda: segment_customers(feats, load_segmentation_settings({})))
-    stage("write segments", lambda: [replace_snapshot(con, t, f, AS_OF) for t, f in (
-        ("customer_segments", result.customers), ("rfm_cut_points", result.cut_points),
-        ("cluster_profiles", result.cluster_profiles))])
+    stage(
+        "write segments",
+        lambda: [
+            replace_snapshot(con, t, f, AS_OF)
+            for t, f in (
+                ("customer_segments", result.customers),
+                ("rfm_cut_points", result.cut_points),
+                ("cluster_profiles", result.cluster_profiles),
+            )
+        ],
+    )
     summ = stage("segment_summary", lambda: segment_summary(con, AS_OF))
     stage("write summary", lambda: replace_snapshot(con, "segment_summary", summ, AS_OF))
     tables = stage("collect outputs", lambda: snapshot_tables(con, AS_OF))
-    stage("publish parquet", lambda: publish(args.work / "published", tables, snapshot_date=AS_OF,
-                                             contracts=output_contracts()))
+    stage(
+        "publish parquet",
+        lambda: publish(args.work / "published", tables, snapshot_date=AS_OF, contracts=output_contracts()),
+    )
     stage("build catalog", lambda: build_catalog(args.work / "published", output_contracts()))
     con.close()
     total = sum(v for k, v in stages.items() if not k.startswith("floor"))
-    print(f"snapshot total {total:.1f}s = {total / stages['floor (bare aggregate)']:.1f}x the floor; "
-          f"peak RSS {_peak_mb()} MB; customers {result.customers.height:,}")
+    print(
+        f"snapshot total {total:.1f}s = {total / stages['floor (bare aggregate)']:.1f}x the floor; "
+        f"peak RSS {_peak_mb()} MB; customers {result.customers.height:,}"
+    )
 
 
 if __name__ == "__main__":

@@ -138,9 +138,7 @@ def load_contract_file(path: Path) -> Contract:
     try:
         return Contract.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in exc.errors())
         raise ContractError(f"{path}: invalid contract: {problems}") from exc
 
 
@@ -155,7 +153,11 @@ def load_contract(name: str) -> Contract:
 
 OUTPUT_DIR = CONTRACT_DIR / "outputs"
 SNAPSHOT_OUTPUTS: tuple[str, ...] = (
-    "customer_segments", "segment_summary", "segment_migrations", "rfm_cut_points", "cluster_profiles"
+    "customer_segments",
+    "segment_summary",
+    "segment_migrations",
+    "rfm_cut_points",
+    "cluster_profiles",
 )
 RUN_OUTPUTS: tuple[str, ...] = ("data_quality", "quarantine")
 

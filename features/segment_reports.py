@@ -22,9 +22,7 @@ def previous_snapshot(con: duckdb.DuckDBPyConnection, as_of: date, table: str = 
     ).fetchall()[0][0]
     if not exists:
         return None
-    row = con.execute(
-        f'select max(snapshot_date) from "{table}" where snapshot_date < $d', {"d": as_of}
-    ).fetchall()
+    row = con.execute(f'select max(snapshot_date) from "{table}" where snapshot_date < $d', {"d": as_of}).fetchall()
     return row[0][0]
 
 
@@ -38,7 +36,13 @@ def segment_migrations(con: duckdb.DuckDBPyConnection, as_of: date) -> pl.DataFr
     prev = previous_snapshot(con, as_of)
     if prev is None:
         return pl.DataFrame(
-            schema={"snapshot_date": pl.Date, "previous_snapshot_date": pl.Date, "segmentation": pl.String,
-                    "from_segment": pl.String, "to_segment": pl.String, "customers": pl.Int64}
+            schema={
+                "snapshot_date": pl.Date,
+                "previous_snapshot_date": pl.Date,
+                "segmentation": pl.String,
+                "from_segment": pl.String,
+                "to_segment": pl.String,
+                "customers": pl.Int64,
+            }
         )
     return con.sql(_sql("segment_migrations"), params={"as_of": as_of, "prev": prev}).pl()

@@ -54,8 +54,9 @@ def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
     return msgs
 
 
-def run_pipeline(config_path: str, *, as_of: date | None = None,
-                 instance: dg.DagsterInstance | None = None) -> dict[str, Any]:
+def run_pipeline(
+    config_path: str, *, as_of: date | None = None, instance: dg.DagsterInstance | None = None
+) -> dict[str, Any]:
     """Ingest new files, then build the snapshot ``as_of`` (default: last order date); return a summary."""
     from pipelines.definitions import build_definitions
 
@@ -70,11 +71,16 @@ def run_pipeline(config_path: str, *, as_of: date | None = None,
     )
     meta = _metadata(ingest)
     summary["ingestion"] = {
-        src: {"files_loaded": m.get("files_loaded", 0), "files_rejected": m.get("files_rejected", 0),
-              "rows_read": m.get("rows_read", 0), "rows_loaded": m.get("rows_loaded", 0),
-              "rows_quarantined": m.get("rows_quarantined", 0),
-              "duplicates_dropped": m.get("duplicates_dropped", 0),
-              "balanced": m.get("accounting_balanced", True), "table_rows": m.get("dagster/row_count", 0)}
+        src: {
+            "files_loaded": m.get("files_loaded", 0),
+            "files_rejected": m.get("files_rejected", 0),
+            "rows_read": m.get("rows_read", 0),
+            "rows_loaded": m.get("rows_loaded", 0),
+            "rows_quarantined": m.get("rows_quarantined", 0),
+            "duplicates_dropped": m.get("duplicates_dropped", 0),
+            "balanced": m.get("accounting_balanced", True),
+            "table_rows": m.get("dagster/row_count", 0),
+        }
         for src, m in sorted(meta.items())
     }
     summary["failures"] = _failures(ingest)
@@ -95,8 +101,7 @@ def run_pipeline(config_path: str, *, as_of: date | None = None,
             instance=instance, partition_key=as_of.isoformat(), raise_on_error=False, run_config=QUIET
         )
         smeta = _metadata(snap)
-        summary["tables"] = {k: v["dagster/row_count"] for k, v in sorted(smeta.items())
-                             if "dagster/row_count" in v}
+        summary["tables"] = {k: v["dagster/row_count"] for k, v in sorted(smeta.items()) if "dagster/row_count" in v}
         summary["failures"] += _failures(snap)
         summary["success"] = snap.success and not summary["failures"]
         catalog = settings.published_dir / "catalog.duckdb"

@@ -74,10 +74,14 @@ def build_landing_sensor(job: dg.UnresolvedAssetJobDefinition, settings: Setting
         key = previous_business_day(datetime.now(ZoneInfo("UTC")), settings.time_zone)
         digest = hashlib.sha256(json.dumps({p: now[p] for p in changed}, sort_keys=True).encode()).hexdigest()[:12]
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=f"landing-{key}-{digest}", partition_key=key,
-                                        tags={"trigger": "landing_files", "files": str(len(changed))})],
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"landing-{key}-{digest}",
+                    partition_key=key,
+                    tags={"trigger": "landing_files", "files": str(len(changed))},
+                )
+            ],
             cursor=json.dumps(now, sort_keys=True),
         )
 
     return _sensor
-

@@ -32,8 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--end-date", type=_parse_date, default=date(2026, 11, 21))
     s.add_argument("--daily-days", type=int, default=14, help="last N days as daily files, older ones monthly")
     s.add_argument("--seed", type=int, default=42)
-    s.add_argument("--defects", action=argparse.BooleanOptionalAction, default=True,
-                   help="inject a small share of bad rows and one bad file (default: on)")
+    s.add_argument(
+        "--defects",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="inject a small share of bad rows and one bad file (default: on)",
+    )
     s.add_argument("--if-empty", action="store_true", help="do nothing when the landing dir already has files")
     s.add_argument("--out", type=Path, help="landing dir (default: landing_dir from the config)")
 
@@ -42,9 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="export the current customers of a segment as a CSV for CRM import")
     e.add_argument("--segment", required=True, help="segment key, e.g. champions (see segment_summary)")
-    e.add_argument("--by", default="rfm_segment",
-                   choices=["rfm_segment", "value_class", "lifecycle_stage", "value_tier", "overall_grade",
-                            "cluster_name"], help="which segmentation --segment refers to")
+    e.add_argument(
+        "--by",
+        default="rfm_segment",
+        choices=["rfm_segment", "value_class", "lifecycle_stage", "value_tier", "overall_grade", "cluster_name"],
+        help="which segmentation --segment refers to",
+    )
     e.add_argument("--format", default="csv", choices=["csv"])
     e.add_argument("--out", type=Path, help="output file (default: <published_dir>/exports/<by>=<segment>.csv)")
 
@@ -80,10 +87,19 @@ def _sample_data(args: argparse.Namespace, settings: Settings) -> int:
         print(f"sample data: {out} already has files; leaving it as it is")
         return 0
     t0 = time.perf_counter()
-    counts = generate(out, customers=args.customers, days=args.days, end_date=args.end_date, seed=args.seed,
-                      defects=args.defects, daily_days=args.daily_days)
-    print(f"sample data written to {out} in {time.perf_counter() - t0:.1f}s: "
-          + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+    counts = generate(
+        out,
+        customers=args.customers,
+        days=args.days,
+        end_date=args.end_date,
+        seed=args.seed,
+        defects=args.defects,
+        daily_days=args.daily_days,
+    )
+    print(
+        f"sample data written to {out} in {time.perf_counter() - t0:.1f}s: "
+        + ", ".join(f"{k}={v:,}" for k, v in counts.items())
+    )
     return 0
 
 
@@ -125,8 +141,10 @@ def _docs(args: argparse.Namespace) -> int:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """Human summary printed at the end of ``segments run``."""
-    lines = [f"segments run {'succeeded' if summary.get('success') else 'FAILED'} "
-             f"(snapshot {summary.get('as_of', '-')}, {summary.get('seconds', 0):.1f}s)"]
+    lines = [
+        f"segments run {'succeeded' if summary.get('success') else 'FAILED'} "
+        f"(snapshot {summary.get('as_of', '-')}, {summary.get('seconds', 0):.1f}s)"
+    ]
     lines.append("ingestion (files processed this run; unchanged files skipped):")
     for src, info in summary.get("ingestion", {}).items():
         lines.append(

@@ -150,9 +150,7 @@ def load_settings(path: Path | str | None = None) -> Settings:
     """Load and validate the config file; relative paths resolve against its folder."""
     cfg_path = Path(path).expanduser() if path else default_config_path()
     if not cfg_path.exists():
-        raise ConfigError(
-            f"config file {cfg_path} not found (set {CONFIG_ENV} or create {DEFAULT_CONFIG_NAME})"
-        )
+        raise ConfigError(f"config file {cfg_path} not found (set {CONFIG_ENV} or create {DEFAULT_CONFIG_NAME})")
     try:
         raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -167,9 +165,7 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path, config_path: Path | 
     try:
         settings = Settings.model_validate({**raw, "config_path": config_path})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{config_path or 'config'}: {problems}") from exc
     for attr in ("landing_dir", "warehouse", "published_dir"):
         value: Path = getattr(settings, attr)

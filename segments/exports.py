@@ -12,9 +12,26 @@ from segments.publish import current_path
 
 # What a CRM import needs to act on a segment: the id, the labels, and the numbers that explain them.
 EXPORT_COLUMNS = [
-    "customer_id", "snapshot_date", "rfm_segment", "rfm_segment_name", "value_class", "value_class_name",
-    "lifecycle_stage", "value_tier", "value_tier_name", "overall_grade", "cluster_name", "r_score", "f_score",
-    "m_score", "recency_days", "frequency", "monetary", "last_purchase_date", "preferred_channel", "region",
+    "customer_id",
+    "snapshot_date",
+    "rfm_segment",
+    "rfm_segment_name",
+    "value_class",
+    "value_class_name",
+    "lifecycle_stage",
+    "value_tier",
+    "value_tier_name",
+    "overall_grade",
+    "cluster_name",
+    "r_score",
+    "f_score",
+    "m_score",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "last_purchase_date",
+    "preferred_channel",
+    "region",
     "city",
 ]
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -33,9 +50,12 @@ def export_segment(published_dir: Path, *, by: str, segment: str, out: Path | No
         raise ExportError(f"{src} does not exist: run `segments run` first")
     con = duckdb.connect()
     try:
-        known = [r[0] for r in con.execute(
-            f'select distinct "{by}" from read_parquet($p) where "{by}" is not null order by 1', {"p": str(src)}
-        ).fetchall()]
+        known = [
+            r[0]
+            for r in con.execute(
+                f'select distinct "{by}" from read_parquet($p) where "{by}" is not null order by 1', {"p": str(src)}
+            ).fetchall()
+        ]
         if segment not in known:
             raise ExportError(f"no segment {segment!r} in {by} of the current snapshot; known: {', '.join(known)}")
         out = out or published_dir / "exports" / f"{by}={_SAFE.sub('_', segment)}.csv"

@@ -291,13 +291,10 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, src: SourceConfig, hea
     return int(con.execute("select count(*) from _rej").fetchall()[0][0])
 
 
-def _read_parquet(
-    con: duckdb.DuckDBPyConnection, path: Path, contract: Contract, mapping: dict[str, str]
-) -> None:
+def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, contract: Contract, mapping: dict[str, str]) -> None:
     """Load a Parquet file into ``_raw``; reject it whole when a column's type cannot hold the contract's."""
     described = {
-        r[0]: r[1]
-        for r in con.execute("describe select * from read_parquet($p)", {"p": str(path)}).fetchall()
+        r[0]: r[1] for r in con.execute("describe select * from read_parquet($p)", {"p": str(path)}).fetchall()
     }
     problems = []
     for target, orig in mapping.items():
@@ -307,9 +304,7 @@ def _read_parquet(
             problems.append(f"{orig} is {dtype}, expected an integer type")
         elif ctype in ("decimal", "double") and not dtype.startswith(_NUMERIC_TYPES):
             problems.append(f"{orig} is {dtype}, expected a numeric type")
-        elif ctype in ("timestamp", "date") and not (
-            dtype.startswith(("TIMESTAMP", "DATE")) or dtype == "VARCHAR"
-        ):
+        elif ctype in ("timestamp", "date") and not (dtype.startswith(("TIMESTAMP", "DATE")) or dtype == "VARCHAR"):
             problems.append(f"{orig} is {dtype}, expected a timestamp, date or text")
     if problems:
         raise FileRejected("Parquet column types do not match the contract: " + "; ".join(problems))
@@ -374,9 +369,7 @@ def _show_number(x: float) -> str:
     return str(int(x)) if x.is_integer() else repr(x)
 
 
-def _rules(
-    contract: Contract, accepted: dict[str, list[str]], run_ts: datetime, ts_fmt: str | None
-) -> list[_Rule]:
+def _rules(contract: Contract, accepted: dict[str, list[str]], run_ts: datetime, ts_fmt: str | None) -> list[_Rule]:
     """Row rules in contract column order; the first rule a row breaks is its quarantine reason."""
     rules: list[_Rule] = []
     for c in contract.columns:
@@ -388,9 +381,7 @@ def _rules(
             "date": "a date (YYYY-MM-DD)",
             "decimal": "a number with at most 16 digits before the point",
         }.get(c.type, f"an {c.type}" if c.type == "integer" else f"a {c.type}")
-        rules.append(
-            _Rule(c.name, f"not a valid {c.type}: expected {expected}", f"{v} is not null and {t} is null")
-        )
+        rules.append(_Rule(c.name, f"not a valid {c.type}: expected {expected}", f"{v} is not null and {t} is null"))
         if c.min is not None:
             rules.append(_Rule(c.name, f"below the minimum {_show_number(c.min)}", f"{t} < {c.min!r}"))
         if c.max is not None:
@@ -491,9 +482,7 @@ class Ingestor:
             fmt = "unknown"
             if prev and prev[0][0] == digest:
                 return FileResult(self.source, rel, digest, size, fmt, "unchanged")
-            return self._record(
-                FileResult(self.source, rel, digest, size, fmt, "rejected", error=str(exc)), rel
-            )
+            return self._record(FileResult(self.source, rel, digest, size, fmt, "rejected", error=str(exc)), rel)
         if prev and prev[0][0] == digest:
             return FileResult(self.source, rel, digest, size, fmt, "unchanged")
         twin = self.con.execute(
@@ -529,9 +518,7 @@ class Ingestor:
                 raise
         except (FileRejected, duckdb.Error, OSError, EOFError, zlib.error) as exc:
             msg = str(exc) if isinstance(exc, FileRejected) else f"cannot read the file: {_first_line(exc)}"
-            res = FileResult(
-                self.source, rel, digest, size, fmt, "rejected", error=msg, warnings=res.warnings
-            )
+            res = FileResult(self.source, rel, digest, size, fmt, "rejected", error=msg, warnings=res.warnings)
             self._record(res, rel)
         finally:
             self.con.execute(
@@ -552,9 +539,7 @@ class Ingestor:
     def _forget(self, rel: str) -> None:
         """Remove what an earlier version of this file loaded or quarantined."""
         self.con.execute(f"delete from {_q(self.source)} where _file = $p", {"p": rel})
-        self.con.execute(
-            "delete from quarantine where source = $s and file = $p", {"s": self.source, "p": rel}
-        )
+        self.con.execute("delete from quarantine where source = $s and file = $p", {"s": self.source, "p": rel})
 
     def _write_manifest(self, res: FileResult) -> None:
         row = {
@@ -586,10 +571,7 @@ class Ingestor:
             parse_rejects = _read_csv(con, path, self.src, header)
             positions = {name: f"c{header.index(orig)}" for name, orig in mapping.items()}
         elif fmt == "parquet":
-            names = [
-                r[0]
-                for r in con.execute("describe select * from read_parquet($p)", {"p": str(path)}).fetchall()
-            ]
+            names = [r[0] for r in con.execute("describe select * from read_parquet($p)", {"p": str(path)}).fetchall()]
             mapping, warns = _map_columns(names, contract, self.src, None)
             _read_parquet(con, path, contract, mapping)
             positions = {name: f"c{names.index(orig)}" for name, orig in mapping.items()}
@@ -644,9 +626,9 @@ class Ingestor:
         self.con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
 
     def _quarantine_parse_rejects(self, rel: str) -> int:
-        if not self.con.execute(
-            "select count(*) from information_schema.tables where table_name = '_rej'"
-        ).fetchall()[0][0]:
+        if not self.con.execute("select count(*) from information_schema.tables where table_name = '_rej'").fetchall()[
+            0
+        ][0]:
             return 0
         self.con.execute(
             """
@@ -658,8 +640,7 @@ class Ingestor:
                  on r.column_name = 'c' || cast(h.i as varchar)
             order by line
             """,
-            {"s": self.source, "f": rel, "n": _MAX_VALUE_CHARS, "r": self.run_id, "ts": self.run_ts,
-             "h": self._header},
+            {"s": self.source, "f": rel, "n": _MAX_VALUE_CHARS, "r": self.run_id, "ts": self.run_ts, "h": self._header},
         )
         return int(self.con.execute("select count(*) from _rej").fetchall()[0][0])
 
@@ -786,17 +767,17 @@ class Ingestor:
             if c.local_date:
                 select.append(f"cast(timezone($biz_tz, timezone('UTC', {_q(c.name)})) as date)")
         names = [n for n, _ in self.contract.storage_columns()]
-        n_before = self.con.execute(
-            f"select count(*) from {_q(self.source)} where _file = $f", {"f": rel}
-        ).fetchall()[0][0]
+        n_before = self.con.execute(f"select count(*) from {_q(self.source)} where _file = $f", {"f": rel}).fetchall()[
+            0
+        ][0]
         self.con.execute(
             f"insert into {_q(self.source)} ({', '.join(_q(n) for n in names)}, _file, _line, _run_id) "
             f"select {', '.join(select)}, $f, _line, $run from _dedup order by _line",
             {"biz_tz": self.settings.time_zone, "f": rel, "run": self.run_id},
         )
-        n_after = self.con.execute(
-            f"select count(*) from {_q(self.source)} where _file = $f", {"f": rel}
-        ).fetchall()[0][0]
+        n_after = self.con.execute(f"select count(*) from {_q(self.source)} where _file = $f", {"f": rel}).fetchall()[
+            0
+        ][0]
         return int(n_after) - int(n_before)
 
 

@@ -36,23 +36,25 @@ def snapshot_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, pa
         )
     else:
         out["segment_migrations"] = _select(
-            con, contracts["segment_migrations"],
+            con,
+            contracts["segment_migrations"],
             "select null::date as snapshot_date, null::date as previous_snapshot_date, null as segmentation, "
-            "null as from_segment, null as to_segment, 0::bigint as customers where false", {},
+            "null as from_segment, null as to_segment, 0::bigint as customers where false",
+            {},
         )
     feature_cols = [
-        r[0][: -len("_mean")]
-        for r in con.execute("describe cluster_profiles").fetchall()
-        if r[0].endswith("_mean")
+        r[0][: -len("_mean")] for r in con.execute("describe cluster_profiles").fetchall() if r[0].endswith("_mean")
     ]
     unions = " union all ".join(
         f"select snapshot_date, cluster_id, cluster_name, customers, share, '{f}' as feature, "
         f'cast("{f}_mean" as double) as mean, cast("{f}_median" as double) as median '
         f"from cluster_profiles where snapshot_date = $d"
         for f in feature_cols
-    ) or ("select null::date as snapshot_date, null::bigint as cluster_id, null as cluster_name, "
-          "null::bigint as customers, null::double as share, null as feature, null::double as mean, "
-          "null::double as median where false")
+    ) or (
+        "select null::date as snapshot_date, null::bigint as cluster_id, null as cluster_name, "
+        "null::bigint as customers, null::double as share, null as feature, null::double as mean, "
+        "null::double as median where false"
+    )
     out["cluster_profiles"] = _select(con, contracts["cluster_profiles"], unions, p if feature_cols else {})
     return out
 
@@ -60,8 +62,9 @@ def snapshot_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, pa
 def run_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
     """data_quality (every ingest attempt of every file) and quarantine, sorted by key."""
     contracts = output_contracts()
-    dq = _select(con, contracts["data_quality"],
-                 "select * from ingest_log where status <> 'unchanged'", {})
+    dq = _select(con, contracts["data_quality"], "select * from ingest_log where status <> 'unchanged'", {})
     q = _select(con, contracts["quarantine"], "select * from quarantine", {})
-    return {"data_quality": dq, "quarantine": q.sort_by([("source", "ascending"), ("file", "ascending"),
-                                                         ("line", "ascending")])}
+    return {
+        "data_quality": dq,
+        "quarantine": q.sort_by([("source", "ascending"), ("file", "ascending"), ("line", "ascending")]),
+    }

@@ -53,8 +53,11 @@ def render_report(as_of: date, summary: pl.DataFrame, migrations: pl.DataFrame, 
     for key, title in _SECTIONS:
         part = summary.filter(pl.col("segmentation") == key).sort(["customers", "segment"], descending=[True, False])
         rows = [
-            (str(r["segment"]), float(r["customers"]),
-             f"{r['customers']:,} ({r['share']:.1%}) · revenue {float(r['revenue'] or 0):,.0f}")
+            (
+                str(r["segment"]),
+                float(r["customers"]),
+                f"{r['customers']:,} ({r['share']:.1%}) · revenue {float(r['revenue'] or 0):,.0f}",
+            )
             for r in part.iter_rows(named=True)
         ]
         out.append(f"<h2>{html.escape(title)}</h2>{_bars(rows)}")
@@ -63,11 +66,15 @@ def render_report(as_of: date, summary: pl.DataFrame, migrations: pl.DataFrame, 
     if moved.is_empty():
         out.append("<p><em>no previous snapshot, or nobody moved</em></p>")
     else:
-        top = moved.sort(["customers", "segmentation", "from_segment", "to_segment"],
-                         descending=[True, False, False, False]).head(25)
+        top = moved.sort(
+            ["customers", "segmentation", "from_segment", "to_segment"], descending=[True, False, False, False]
+        ).head(25)
         rows = [
-            (f"{r['segmentation']}: {r['from_segment']} → {r['to_segment']}"[:40], float(r["customers"]),
-             f"{r['customers']:,}")
+            (
+                f"{r['segmentation']}: {r['from_segment']} → {r['to_segment']}"[:40],
+                float(r["customers"]),
+                f"{r['customers']:,}",
+            )
             for r in top.iter_rows(named=True)
         ]
         prev = migrations["previous_snapshot_date"][0]

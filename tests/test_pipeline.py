@@ -85,8 +85,7 @@ def test_run_succeeds_and_row_accounting_adds_up(first_run: tuple[Path, dict]) -
     assert summary["as_of"] == AS_OF.isoformat()  # default: the last order date in the data
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
         bad = con.execute(
-            "select path from ingest_manifest "
-            "where rows_read <> rows_loaded + rows_quarantined + duplicates_dropped"
+            "select path from ingest_manifest where rows_read <> rows_loaded + rows_quarantined + duplicates_dropped"
         ).fetchall()
         assert bad == []
         rejected = con.execute("select path, error from ingest_manifest where status = 'rejected'").fetchall()
@@ -102,8 +101,14 @@ def test_every_segment_stage_grade_tier_and_cluster_is_populated(first_run: tupl
     root, _ = first_run
     seg = pl.read_parquet(root / "published" / "current" / "customer_segments.parquet")
     assert seg["customer_id"].is_unique().all()
-    assert set(seg["lifecycle_stage"].drop_nulls()) == {"prospect", "new", "active", "at_risk", "churned",
-                                                       "reactivated"}
+    assert set(seg["lifecycle_stage"].drop_nulls()) == {
+        "prospect",
+        "new",
+        "active",
+        "at_risk",
+        "churned",
+        "reactivated",
+    }
     assert set(seg["overall_grade"].drop_nulls()) == {"A", "B", "C"}
     assert set(seg["value_tier"]) == {"high_value", "potential", "general", "low_value"}
     assert seg["rfm_segment"].drop_nulls().n_unique() >= 9
@@ -145,18 +150,22 @@ def test_backfill_of_two_days_builds_history_and_migrations(tmp_path: Path, land
     d = build_definitions(str(cfg))
     instance = dg.DagsterInstance.ephemeral()
     for key in ("2026-11-20", "2026-11-21"):
-        res = d.resolve_job_def("nightly_job").execute_in_process(partition_key=key, instance=instance,
-                                                                 run_config=QUIET)
+        res = d.resolve_job_def("nightly_job").execute_in_process(
+            partition_key=key, instance=instance, run_config=QUIET
+        )
         assert res.success
     pub = tmp_path / "published"
     assert sorted(p.name for p in (pub / "customer_segments").iterdir()) == [
-        "snapshot_date=2026-11-20", "snapshot_date=2026-11-21"]
+        "snapshot_date=2026-11-20",
+        "snapshot_date=2026-11-21",
+    ]
     moves = pl.read_parquet(pub / "current" / "segment_migrations.parquet")
     assert set(moves["previous_snapshot_date"]) == {date(2026, 11, 20)}
     assert moves.filter(pl.col("segmentation") == "rfm_segment")["customers"].sum() > 0
     # An older date built afterwards goes to history only; current keeps the newest snapshot.
-    res = d.resolve_job_def("snapshot_job").execute_in_process(partition_key="2026-11-19", instance=instance,
-                                                              run_config=QUIET)
+    res = d.resolve_job_def("snapshot_job").execute_in_process(
+        partition_key="2026-11-19", instance=instance, run_config=QUIET
+    )
     assert res.success
     cur = pl.read_parquet(pub / "current" / "customer_segments.parquet")
     assert set(cur["snapshot_date"]) == {AS_OF}
