@@ -23,9 +23,10 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
+import pyarrow as pa
 
 from data_contracts.contracts import Column, Contract, load_contract
 from segments.config import Settings, SourceConfig
@@ -288,7 +289,78 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, src: SourceConfig, hea
           on t.rowid >= r.good_before
         """
     )
-    return int(con.execute("select count(*) from _rej").fetchall()[0][0])
+    n_rej = int(con.execute("select count(*) from _rej").fetchall()[0][0])
+    n_good = int(con.execute("select count(*) from _raw").fetchall()[0][0])
+    if _physical_lines(path) != 1 + n_good + n_rej:
+        _renumber_physical_lines(con, path, src.delimiter)
+    return n_rej
+
+
+def _open_text(path: Path) -> IO[str]:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    return io.TextIOWrapper(opener(path, "rb"), encoding="utf-8-sig", errors="replace", newline="")
+
+
+def _physical_lines(path: Path) -> int:
+    """Number of physical lines (a last line without a newline counts)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    n, last = 0, b"\n"
+    with opener(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
+
+
+def _renumber_physical_lines(con: duckdb.DuckDBPyConnection, path: Path, delimiter: str) -> None:
+    """Give rows their physical start line when blank lines or quoted line breaks shift DuckDB's numbering.
+
+    DuckDB numbers records (a blank line counts, a quoted value spanning lines does not), so only the
+    rare files whose line count disagrees take this slower pass with Python's csv reader, which splits
+    records the same way: each record's start line is the line after the previous record's end.
+    """
+    rejected = {int(r[0]) for r in con.execute("select line from _rej").fetchall()}
+    good_lines: list[int] = []
+    rej_map: list[tuple[int, int]] = []
+    csv.field_size_limit(1 << 30)
+    with _open_text(path) as fh:
+        reader = csv.reader(fh, delimiter=delimiter, quotechar='"', doublequote=True)
+        next(reader, None)
+        prev, record = reader.line_num, 1
+        for row in reader:
+            record += 1
+            start, prev = prev + 1, reader.line_num
+            if record in rejected:
+                rej_map.append((record, start))
+            elif row:
+                good_lines.append(start)
+    n_good = con.execute("select count(*) from _raw").fetchall()[0][0]
+    if len(good_lines) != n_good:  # the readers disagree on record boundaries: keep DuckDB's numbers
+        return
+    con.register(
+        "_good_lines",
+        pa.table({"i": pa.array(range(len(good_lines)), pa.int64()), "line": pa.array(good_lines, pa.int64())}),
+    )
+    con.register(
+        "_rej_lines",
+        pa.table(
+            {
+                "record": pa.array([r for r, _ in rej_map], pa.int64()),
+                "line": pa.array([ln for _, ln in rej_map], pa.int64()),
+            }
+        ),
+    )
+    try:
+        con.execute(
+            "create or replace temp table _raw as select g.line as _line, t.* exclude (_line) "
+            "from (select row_number() over (order by _line) - 1 as _i, * from _raw) t "
+            "join _good_lines g on g.i = t._i order by g.line"
+        )
+        con.execute("alter table _raw drop column _i")
+        con.execute("update _rej set line = m.line from _rej_lines m where _rej.line = m.record")
+    finally:
+        con.unregister("_good_lines")
+        con.unregister("_rej_lines")
 
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, contract: Contract, mapping: dict[str, str]) -> None:

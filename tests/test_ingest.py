@@ -690,11 +690,6 @@ def test_line_numbers_stay_exact_around_runs_of_unparseable_lines(landing, make_
     assert [(q[1], q[3].split(",")[0]) for q in quarantine(con)] == [(n, f"o{n}") for n in sorted(bad_lines)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: good rows are numbered by record, so a blank line or a quoted value spanning lines "
-    "shifts the line numbers of the rows after it (DuckDB exposes no physical line for rows it parses)",
-)
 def test_line_numbers_count_physical_lines_after_multi_line_values_and_blank_lines(landing, make_settings, con):
     write(
         landing,
@@ -703,6 +698,24 @@ def test_line_numbers_count_physical_lines_after_multi_line_values_and_blank_lin
     )
     ingest(con, make_settings(), "orders")
     assert [q[1] for q in quarantine(con)] == [4, 6]
+
+
+def test_unparseable_lines_after_a_multi_line_value_keep_their_physical_line(landing, make_settings, con):
+    write(
+        landing,
+        "orders/a.csv",
+        csv_text(
+            H + ",category",
+            f'{GOOD},"three\nline\nvalue"',
+            "o2,c2,2026-11-21 00:30:00,1,x,extra",
+            "",
+            "o3,c3,2026-11-21 00:30:00,1,x",
+        ),
+    )
+    report = ingest(con, make_settings(), "orders")
+    assert [(q[1], q[2]) for q in quarantine(con)] == [(5, None)]
+    assert sorted(r[0] for r in con.execute("select _line from orders").fetchall()) == [2, 7]
+    assert accounting(report) == [("orders/a.csv", "loaded", 3, 2, 1, 0)]
 
 
 def test_bom_file_recognises_its_first_column(landing, make_settings, con):
