@@ -143,8 +143,10 @@ def main() -> None:
         ],
     )
     summ = stage("segment_summary", lambda: segment_summary(con, AS_OF))
+    assert summ.height > 0, "segment_summary is empty"
     stage("write summary", lambda: replace_snapshot(con, "segment_summary", summ, AS_OF))
     tables = stage("collect outputs", lambda: snapshot_tables(con, AS_OF))
+    assert tables["customer_segments"].num_rows == result.customers.height
     stage(
         "publish parquet",
         lambda: publish(args.work / "published", tables, snapshot_date=AS_OF, contracts=output_contracts()),
