@@ -76,21 +76,26 @@ def replace_snapshot(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataF
     """
     con.register("_snapshot_frame", frame.to_arrow())
     try:
+        # Stage the frame in DuckDB first: inserting straight from the Arrow scan into a table created
+        # in the same transaction left DuckDB 2.0's table statistics at 0 rows for this connection
+        # (a later count(*) said 0, and filters on other columns still found the rows).
+        con.execute("create or replace temp table _snapshot_stage as select * from _snapshot_frame")
+        con.execute(f'create table if not exists "{table}" as select * from _snapshot_stage limit 0')
+        have = {r[0] for r in con.execute(f'describe "{table}"').fetchall()}
+        for name, dtype, *_ in con.execute("describe _snapshot_stage").fetchall():
+            if name not in have:
+                con.execute(f'alter table "{table}" add column "{name}" {dtype}')
         con.execute("begin transaction")
         try:
-            con.execute(f'create table if not exists "{table}" as select * from _snapshot_frame limit 0')
-            have = {r[0] for r in con.execute(f'describe "{table}"').fetchall()}
-            for name, dtype, *_ in con.execute("describe _snapshot_frame").fetchall():
-                if name not in have:
-                    con.execute(f'alter table "{table}" add column "{name}" {dtype}')
             con.execute(f'delete from "{table}" where snapshot_date = $d', {"d": snapshot_date})
-            con.execute(f'insert into "{table}" by name select * from _snapshot_frame')
+            con.execute(f'insert into "{table}" by name select * from _snapshot_stage')
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
     finally:
         con.unregister("_snapshot_frame")
+        con.execute("drop table if exists _snapshot_stage")
     return frame.height
 
 
