@@ -48,6 +48,9 @@ def build_definitions(config_path: str = "") -> dg.Definitions:
         schedules=[build_nightly_schedule(nightly_job, settings)],
         sensors=[build_landing_sensor(nightly_job, settings)],
         resources={"segments": SegmentsResource(config_path=config_path)},
+        # One process per run: per-step processes re-import the whole stack, and the warehouse has one
+        # writer anyway (bench/executor_bench.py).
+        executor=dg.in_process_executor,
     )
 
 
