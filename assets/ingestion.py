@@ -47,8 +47,12 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
         for f in report.files:
             if f.status == "rejected":
                 context.log.error(f"{source}: rejected {f.path}: {f.error}")
-            elif f.rows_quarantined:
-                context.log.warning(f"{source}: {f.path}: {f.rows_quarantined} row(s) quarantined")
+        noisy = [f for f in report.files if f.rows_quarantined]
+        if noisy:
+            context.log.warning(
+                f"{source}: {sum(f.rows_quarantined for f in noisy):,} row(s) quarantined in {len(noisy)} file(s); "
+                "see the quarantine table for file, line, column and reason"
+            )
         processed = [r for r in report.as_rows() if r["status"] != "unchanged"]
         return dg.MaterializeResult(
             metadata={

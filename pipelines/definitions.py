@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from assets.checks import input_checks, output_contract_checks
 from assets.ingestion import ingestion_assets
 from assets.publishing import publishing_assets
 from assets.segmentation import snapshot_assets
@@ -14,6 +15,7 @@ from pipelines.schedules import build_landing_sensor, build_nightly_schedule
 from segments.config import ConfigError, Settings, load_settings
 
 all_assets = [*ingestion_assets, *snapshot_assets, *publishing_assets]
+all_checks = [*input_checks, *output_contract_checks]
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
@@ -44,6 +46,7 @@ def build_definitions(config_path: str = "") -> dg.Definitions:
     settings = _settings(config_path)
     return dg.Definitions(
         assets=all_assets,
+        asset_checks=all_checks,
         jobs=[ingest_job, snapshot_job, nightly_job],
         schedules=[build_nightly_schedule(nightly_job, settings)],
         sensors=[build_landing_sensor(nightly_job, settings)],

@@ -84,6 +84,18 @@ class ScheduleConfig(BaseModel):
         return None if value is None else _check_tz(value)
 
 
+class QualityConfig(BaseModel):
+    """Thresholds of the soft (WARN) quality checks; hard checks have no knobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_segment_share_change: float = Field(0.10, gt=0, le=1)
+    max_unassigned_share_increase: float = Field(0.05, gt=0, le=1)
+    max_cut_point_change: float = Field(0.50, gt=0)
+    min_buyers_for_quantiles: int = Field(100, ge=1)
+    max_quarantine_share: float = Field(0.05, ge=0, le=1)
+
+
 class Settings(BaseModel):
     """Validated contents of ``segments.yaml`` with absolute paths."""
 
@@ -97,6 +109,7 @@ class Settings(BaseModel):
     currencies: list[str] = Field(default_factory=list)
     snapshot_start: date = date(2025, 1, 1)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     sources: dict[str, SourceConfig]
     segmentation: dict[str, Any] = Field(default_factory=dict)
     config_path: Path | None = None
