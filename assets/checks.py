@@ -226,3 +226,218 @@ def _output_contract_checks(name: str) -> dg.AssetChecksDefinition:
 output_contract_checks = [
     _output_contract_checks(n) for n in ("customer_segments", "segment_summary", "segment_migrations", "rfm_cut_points")
 ]
+
+
+def _result(asset: str, name: str, outcomes: Sequence[Any], *, blocking: bool) -> dg.AssetCheckResult:
+    """One check result from one or more outcomes (all must succeed)."""
+    failed = [o for o in outcomes if not o.success]
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=name,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "unexpected": sum(o.unexpected_count or 0 for o in failed),
+            "examples": dg.MetadataValue.json([ex for o in failed for ex in o.to_dict()["examples"]][:5]),
+            "details": dg.MetadataValue.json(_examples(outcomes)),
+        },
+    )
+
+
+SEGMENT_CHECKS = {
+    "one_row_per_customer": "exactly one row per customer in the snapshot",
+    "customers_out_equal_in": "every customer of customer_features is segmented, and no other",
+    "scores_in_range": "R, F and M scores are within 1-5",
+    "grades_valid": "grades are A, B or C (or null where the customer has no basis)",
+    "buyers_have_segment_and_stage": "every buyer has an RFM segment and a lifecycle stage",
+    "cluster_ids_valid": "every cluster id is one of this snapshot's clusters, ids within k",
+}
+
+
+@dg.multi_asset_check(
+    name="customer_segments_output_checks",
+    specs=[
+        dg.AssetCheckSpec(n, asset="customer_segments", blocking=True, description=d) for n, d in SEGMENT_CHECKS.items()
+    ]
+    + [
+        dg.AssetCheckSpec(
+            "enough_buyers",
+            asset="customer_segments",
+            description="enough buyers for quantile scores to mean something (warn)",
+        )
+    ],
+    can_subset=False,
+)
+def customer_segments_output_checks(context: dg.AssetCheckExecutionContext, segments: SegmentsResource):
+    from data_contracts import quality as q
+
+    as_of = date.fromisoformat(context.partition_key)
+    settings = segments.settings()
+    cols = [
+        "customer_id",
+        "is_buyer",
+        "r_score",
+        "f_score",
+        "m_score",
+        "monetary_grade",
+        "frequency_grade",
+        "engagement_grade",
+        "overall_grade",
+        "rfm_segment",
+        "lifecycle_stage",
+        "cluster_id",
+    ]
+    with segments.warehouse() as con:
+        frame = con.sql(
+            f"select {', '.join(cols)} from customer_segments where snapshot_date = $d", params={"d": as_of}
+        ).pl()
+        customers_in = con.execute(
+            "select count(*) from customer_features where snapshot_date = $d", {"d": as_of}
+        ).fetchall()[0][0]
+        profile_ids = {
+            r[0]
+            for r in con.execute(
+                "select cluster_id from cluster_profiles where snapshot_date = $d", {"d": as_of}
+            ).fetchall()
+        }
+    ids = set(frame["cluster_id"].drop_nulls().to_list())
+    unknown = sorted(ids - profile_ids)
+    cluster_outcomes = [q.cluster_ids_in_range(frame, max(profile_ids, default=0) + 1)]
+    if unknown:
+        cluster_outcomes.append(
+            q.ExpectationOutcome(
+                expectation_type="expect_column_values_to_be_in_set",
+                columns=("cluster_id",),
+                success=False,
+                severity="blocking",
+                unexpected_count=len(unknown),
+                examples=tuple(unknown[:5]),
+                check="cluster_ids_in_profiles",
+            )
+        )
+    yield _result("customer_segments", "one_row_per_customer", [q.one_row_per_customer(frame)], blocking=True)
+    yield _result(
+        "customer_segments",
+        "customers_out_equal_in",
+        [q.customers_out_equal_in(frame, int(customers_in))],
+        blocking=True,
+    )
+    yield _result("customer_segments", "scores_in_range", [q.scores_in_range(frame)], blocking=True)
+    yield _result("customer_segments", "grades_valid", [q.grades_in_set(frame)], blocking=True)
+    yield _result("customer_segments", "buyers_have_segment_and_stage", [q.buyers_have(frame)], blocking=True)
+    yield _result("customer_segments", "cluster_ids_valid", cluster_outcomes, blocking=True)
+    buyers = int(frame["is_buyer"].sum())
+    yield _result(
+        "customer_segments",
+        "enough_buyers",
+        [q.min_buyers(buyers, settings.quality.min_buyers_for_quantiles)],
+        blocking=False,
+    )
+
+
+@dg.multi_asset_check(
+    name="segment_summary_output_checks",
+    specs=[
+        dg.AssetCheckSpec(
+            "shares_sum_to_one",
+            asset="segment_summary",
+            blocking=True,
+            description="segment shares sum to 1 within every segmentation",
+        ),
+        dg.AssetCheckSpec(
+            "segment_share_drift",
+            asset="segment_summary",
+            description="no RFM segment's share moved more than the configured amount (warn)",
+        ),
+        dg.AssetCheckSpec(
+            "unassigned_share_growth",
+            asset="segment_summary",
+            description="the unassigned share did not grow more than configured (warn)",
+        ),
+    ],
+    can_subset=False,
+)
+def segment_summary_output_checks(context: dg.AssetCheckExecutionContext, segments: SegmentsResource):
+    from data_contracts import quality as q
+    from features.segment_reports import previous_snapshot
+
+    as_of = date.fromisoformat(context.partition_key)
+    limits = segments.settings().quality
+    with segments.warehouse() as con:
+        curr = con.sql("select * from segment_summary where snapshot_date = $d", params={"d": as_of}).pl()
+        prev_date = previous_snapshot(con, as_of, "segment_summary")
+        prev = (
+            con.sql("select * from segment_summary where snapshot_date = $d", params={"d": prev_date}).pl()
+            if prev_date
+            else None
+        )
+    per_segmentation = [q.shares_sum_to_one(part) for _, part in curr.group_by("segmentation", maintain_order=True)]
+    yield _result(
+        "segment_summary",
+        "shares_sum_to_one",
+        per_segmentation
+        or [
+            q.ExpectationOutcome(
+                expectation_type="expect_table_row_count_to_be_between",
+                columns=(),
+                success=False,
+                severity="blocking",
+                check="summary_not_empty",
+            )
+        ],
+        blocking=True,
+    )
+
+    def rfm(frame: Any) -> Any:
+        return (
+            None
+            if frame is None
+            else frame.filter(frame["segmentation"] == "rfm_segment").rename({"segment": "rfm_segment"})
+        )
+
+    yield _result(
+        "segment_summary",
+        "segment_share_drift",
+        [q.share_drift(rfm(prev), rfm(curr), limits.max_segment_share_change)],
+        blocking=False,
+    )
+    yield _result(
+        "segment_summary",
+        "unassigned_share_growth",
+        [
+            q.unassigned_share_growth(
+                rfm(prev), rfm(curr), label="unassigned", max_increase=limits.max_unassigned_share_increase
+            )
+        ],
+        blocking=False,
+    )
+
+
+@dg.asset_check(
+    asset="rfm_cut_points",
+    name="cut_point_drift",
+    description="RFM cut points did not move more than the configured relative amount (warn)",
+)
+def cut_point_drift_check(context: dg.AssetCheckExecutionContext, segments: SegmentsResource) -> dg.AssetCheckResult:
+    from data_contracts import quality as q
+    from features.segment_reports import previous_snapshot
+
+    as_of = date.fromisoformat(context.partition_key)
+    limit = segments.settings().quality.max_cut_point_change
+
+    def cuts(con: Any, d: date) -> dict[str, float]:
+        rows = con.execute(
+            "select metric, score, min_value from rfm_cut_points where snapshot_date = $d "
+            "and min_value is not null order by metric, score",
+            {"d": d},
+        ).fetchall()
+        return {f"{m}:{s}": float(v) for m, s, v in rows}
+
+    with segments.warehouse() as con:
+        prev_date = previous_snapshot(con, as_of, "rfm_cut_points")
+        curr = cuts(con, as_of)
+        prev = cuts(con, prev_date) if prev_date else None
+    return _result("rfm_cut_points", "cut_point_drift", [q.cut_point_drift(prev, curr, limit)], blocking=False)
+
+
+output_checks = [customer_segments_output_checks, segment_summary_output_checks, cut_point_drift_check]

@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from assets.checks import input_checks, output_contract_checks
+from assets.checks import input_checks, output_checks, output_contract_checks
 from assets.ingestion import ingestion_assets
 from assets.publishing import publishing_assets
 from assets.segmentation import snapshot_assets
@@ -15,7 +15,7 @@ from pipelines.schedules import build_landing_sensor, build_nightly_schedule
 from segments.config import ConfigError, Settings, load_settings
 
 all_assets = [*ingestion_assets, *snapshot_assets, *publishing_assets]
-all_checks = [*input_checks, *output_contract_checks]
+all_checks = [*input_checks, *output_contract_checks, *output_checks]
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
