@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 from datetime import UTC, date, datetime
@@ -204,3 +205,45 @@ def test_cli_rejects_an_invalid_config_before_any_work(tmp_path: Path, capsys: p
     err = capsys.readouterr().err
     assert "sources.orders.format" in err
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_failing_output_check_blocks_publishing_and_keeps_previous_files(
+    tmp_path: Path, landing_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assets.segmentation as seg_assets
+
+    shutil.copytree(landing_template, tmp_path / "landing")
+    cfg = write_config(tmp_path)
+    d = build_definitions(str(cfg))
+    instance = dg.DagsterInstance.ephemeral()
+    ok = d.resolve_job_def("nightly_job").execute_in_process(
+        partition_key="2026-11-20", instance=instance, run_config=QUIET
+    )
+    assert ok.success
+    before = {p: p.read_bytes() for p in sorted((tmp_path / "published").rglob("*")) if p.is_file()}
+
+    real = seg_assets.segment_customers
+
+    def planted(*args: object, **kwargs: object):  # a scoring bug: one buyer gets R = 9
+        result = real(*args, **kwargs)
+        first = result.customers["is_buyer"].arg_max()
+        broken = result.customers.with_columns(
+            pl.when(pl.int_range(pl.len()) == first).then(9).otherwise(pl.col("r_score")).alias("r_score")
+        )
+        return dataclasses.replace(result, customers=broken)
+
+    monkeypatch.setattr(seg_assets, "segment_customers", planted)
+    bad = d.resolve_job_def("snapshot_job").execute_in_process(
+        partition_key=AS_OF.isoformat(), instance=instance, run_config=QUIET, raise_on_error=False
+    )
+    assert not bad.success
+    failed = {
+        (e.asset_key.to_user_string(), e.check_name): e for e in bad.get_asset_check_evaluations() if not e.passed
+    }
+    assert ("customer_segments", "scores_in_range") in failed
+    assert failed[("customer_segments", "scores_in_range")].metadata["unexpected"].value == 1
+    assert ("customer_segments", "contract_ranges") in failed
+    published = {e.materialization.asset_key.to_user_string() for e in bad.get_asset_materialization_events()}
+    assert "published_tables" not in published
+    after = {p: p.read_bytes() for p in sorted((tmp_path / "published").rglob("*")) if p.is_file()}
+    assert after == before  # byte-identical: nothing of the bad snapshot reached the published dir
