@@ -280,16 +280,19 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, src: SourceConfig, hea
     )
     # An as-of join (last rejected line with good_before <= row id) keeps this linear; a correlated
     # count per row took minutes on a 1M-row file with 1% bad lines.
-    con.execute(
-        """
-        create or replace temp table _raw as
-        select t.rowid + 2 + coalesce(r.shift, 0) as _line, t.*
-        from _raw_text t
-        asof left join (select good_before, max(shift) as shift from _rej group by good_before) r
-          on t.rowid >= r.good_before
-        """
-    )
     n_rej = int(con.execute("select count(*) from _rej").fetchall()[0][0])
+    if n_rej == 0:  # the common case: line = row id + 2 (header is line 1)
+        con.execute("create or replace temp table _raw as select t.rowid + 2 as _line, t.* from _raw_text t")
+    else:
+        con.execute(
+            """
+            create or replace temp table _raw as
+            select t.rowid + 2 + coalesce(r.shift, 0) as _line, t.*
+            from _raw_text t
+            asof left join (select good_before, max(shift) as shift from _rej group by good_before) r
+              on t.rowid >= r.good_before
+            """
+        )
     n_good = int(con.execute("select count(*) from _raw").fetchall()[0][0])
     if _physical_lines(path) != 1 + n_good + n_rej:
         _renumber_physical_lines(con, path, src.delimiter)
@@ -595,7 +598,8 @@ class Ingestor:
         finally:
             self.con.execute(
                 "drop table if exists _raw; drop table if exists _raw_text; drop table if exists _stg;"
-                "drop table if exists _dedup; drop table if exists _rej; drop table if exists _cross"
+                "drop table if exists _dedup; drop table if exists _rej; drop table if exists _cross; "
+                "drop table if exists _conflicting"
             )
         return res
 
@@ -782,26 +786,30 @@ class Ingestor:
         # Same key, different content inside this file: keep none of them (no way to know which is right).
         con.execute(
             f"""
-            insert into quarantine
-            with conflicting as (
-                select {kcols}, string_agg(cast(_line as varchar), ', ' order by _line) as lines
-                from _dedup group by {kcols} having count(*) > 1
-            )
-            select $s, $f, d._line, $kname, {kshow},
-                   'duplicate key ' || $label || '(' || {kshow} || ') with different content in the same file '
-                   || '(lines ' || c.lines || ')', $run, $ts
-            from _dedup d join conflicting c on {kjoin.replace("o.", "c.")}
-            order by d._line
-            """,
-            common,
+            create or replace temp table _conflicting as
+            select {kcols}, string_agg(cast(_line as varchar), ', ' order by _line) as lines
+            from _dedup group by {kcols} having count(*) > 1
+            """
         )
-        # Extra exact copies of a quarantined version stay counted as dropped (``_n - 1`` above).
-        conflicts = len(
+        conflicts = 0
+        if con.execute("select count(*) from _conflicting").fetchall()[0][0]:
             con.execute(
-                f"delete from _dedup where ({kcols}) in (select {kcols} from _dedup group by {kcols} "
-                "having count(*) > 1) returning _line"
-            ).fetchall()
-        )
+                f"""
+                insert into quarantine
+                select $s, $f, d._line, $kname, {kshow},
+                       'duplicate key ' || $label || '(' || {kshow} || ') with different content in the same '
+                       || 'file (lines ' || c.lines || ')', $run, $ts
+                from _dedup d join _conflicting c on {kjoin.replace("o.", "c.")}
+                order by d._line
+                """,
+                common,
+            )
+            # Extra exact copies of a quarantined version stay counted as dropped (``_n - 1`` above).
+            conflicts = len(
+                con.execute(
+                    f"delete from _dedup where ({kcols}) in (select {kcols} from _conflicting) returning _line"
+                ).fetchall()
+            )
         # Against rows other files loaded: identical rows are duplicates, different content is a conflict.
         same = " and ".join(f"d.{n} is not distinct from o.{n}" for n in names)
         con.execute(
