@@ -59,20 +59,27 @@ def main() -> None:
         root = work / name
         shutil.copytree(work / "landing_src", root / "landing")
         cfg = root / "segments.yaml"
-        cfg.write_text(yaml.safe_dump({
-            "landing_dir": "landing", "warehouse": "wh.duckdb", "published_dir": "published",
-            "time_zone": "Asia/Shanghai",
-            "sources": {s: {"glob": f"{s}/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"}
-                        for s in ("orders", "browsing", "feedback", "customers")},
-        }))
+        cfg.write_text(
+            yaml.safe_dump(
+                {
+                    "landing_dir": "landing",
+                    "warehouse": "wh.duckdb",
+                    "published_dir": "published",
+                    "time_zone": "Asia/Shanghai",
+                    "sources": {
+                        s: {"glob": f"{s}/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"}
+                        for s in ("orders", "browsing", "feedback", "customers")
+                    },
+                }
+            )
+        )
         os.environ["SEGMENTS_CONFIG"] = str(cfg)
         home = root / "dagster_home"
         home.mkdir()
         os.environ["DAGSTER_HOME"] = str(home)
         with dg.DagsterInstance.get() as instance:
             t0 = time.perf_counter()
-            res = dg.execute_job(dg.reconstructable(fn), instance=instance,
-                                 tags={"dagster/partition": AS_OF})
+            res = dg.execute_job(dg.reconstructable(fn), instance=instance, tags={"dagster/partition": AS_OF})
             secs = time.perf_counter() - t0
             steps = len([e for e in res.all_events if e.event_type_value == "STEP_SUCCESS"])
             assert res.success, name
