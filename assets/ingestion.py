@@ -32,6 +32,8 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
         description=f"{contract.grain.capitalize()}: {contract.description} "
         f"Loaded from landing files checked against data_contracts/{source}.yaml; bad rows go to quarantine.",
         metadata={"dagster/column_schema": column_schema(contract), "contract": f"data_contracts/{source}.yaml"},
+        # The warehouse may be held by another run past the lock wait; ingestion is idempotent per file.
+        retry_policy=dg.RetryPolicy(max_retries=1, delay=30),
     )
     def _asset(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
         settings = segments.settings()

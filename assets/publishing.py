@@ -26,6 +26,9 @@ _SCHEMAS = {name: column_schema(c) for name, c in output_contracts().items()}
     "data_quality, quarantine and catalog.duckdb. Runs only when every blocking output check passed; "
     "written atomically, so a failed or killed run leaves the previous version intact.",
     metadata={"dagster/column_schema": _SCHEMAS["customer_segments"]},
+    # A transient file-system error (full disk freed, NFS hiccup) is worth one more try; publishing is
+    # atomic and idempotent, so a retry can never leave a mix.
+    retry_policy=dg.RetryPolicy(max_retries=1, delay=10),
 )
 def published_tables(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
     as_of = date.fromisoformat(context.partition_key)

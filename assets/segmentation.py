@@ -7,8 +7,9 @@ import dagster as dg
 import polars as pl
 import yaml
 
-from assets.common import OWNERS, markdown_table
+from assets.common import OWNERS, column_schema, markdown_table
 from assets.partitions import snapshot_partitions
+from data_contracts.contracts import load_output_contract
 from features.customer_features import FeatureParams, anonymous_browsing_counts, build_customer_features
 from features.segment_reports import previous_snapshot, segment_migrations, segment_summary
 from models.pipeline import segment_customers
@@ -17,6 +18,11 @@ from pipelines.resources import SegmentsResource
 from segments.warehouse import read_snapshot, replace_snapshot
 
 INGESTION = [dg.AssetKey(s) for s in ("orders", "browsing", "feedback", "customers")]
+
+
+def _schema(name: str) -> dict[str, object]:
+    """Column descriptions from the output contract, shown in the Dagster UI."""
+    return {"dagster/column_schema": column_schema(load_output_contract(name))}
 
 
 class FeatureConfig(dg.Config):
@@ -129,6 +135,7 @@ def _sizes_table(frame: pl.DataFrame, column: str) -> dg.MetadataValue:
             owners=OWNERS,
             description="One row per customer per snapshot date: every feature plus RFM scores and segments, "
             "A/B/C grades, lifecycle stage, value tier and KMeans cluster.",
+            metadata=_schema("customer_segments"),
         ),
         dg.AssetSpec(
             "rfm_cut_points",
@@ -136,6 +143,7 @@ def _sizes_table(frame: pl.DataFrame, column: str) -> dg.MetadataValue:
             kinds={"duckdb"},
             owners=OWNERS,
             description="One row per snapshot date, metric and score: the value range each RFM score covers.",
+            metadata=_schema("rfm_cut_points"),
         ),
         dg.AssetSpec(
             "cluster_profiles",
@@ -206,6 +214,7 @@ def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, 
     kinds={"duckdb", "sql"},
     owners=OWNERS,
     description="One row per snapshot date, segmentation and segment: customers, share, revenue and averages.",
+    metadata=_schema("segment_summary"),
 )
 def segment_summary_table(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
     as_of = _snapshot_date(context)
@@ -231,6 +240,7 @@ def segment_summary_table(context: dg.AssetExecutionContext, segments: SegmentsR
     owners=OWNERS,
     description="One row per snapshot date, segmentation and (from, to) pair: customers who moved since the "
     "previous snapshot.",
+    metadata=_schema("segment_migrations"),
 )
 def segment_migrations_table(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
     as_of = _snapshot_date(context)
