@@ -42,6 +42,22 @@ def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _check_counts(results: list[dg.ExecuteInProcessResult]) -> dict[str, Any]:
+    """Passed / failed / warned asset checks over the runs, with the names of the ones that did not pass."""
+    evals = [e for r in results for e in r.get_asset_check_evaluations()]
+    warned = sorted(
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in evals
+        if not e.passed and e.severity == dg.AssetCheckSeverity.WARN
+    )
+    failed = sorted(
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in evals
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    )
+    return {"passed": sum(e.passed for e in evals), "failed": failed, "warned": warned}
+
+
 def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
     msgs = []
     for event in result.all_events:
@@ -84,6 +100,7 @@ def run_pipeline(
         for src, m in sorted(meta.items())
     }
     summary["failures"] = _failures(ingest)
+    summary["checks"] = _check_counts([ingest])
     summary["success"] = ingest.success
     if not ingest.success:
         summary["seconds"] = time.perf_counter() - t0
@@ -103,6 +120,7 @@ def run_pipeline(
         smeta = _metadata(snap)
         summary["tables"] = {k: v["dagster/row_count"] for k, v in sorted(smeta.items()) if "dagster/row_count" in v}
         summary["failures"] += _failures(snap)
+        summary["checks"] = _check_counts([ingest, snap])
         summary["success"] = snap.success and not summary["failures"]
         catalog = settings.published_dir / "catalog.duckdb"
         if catalog.exists():

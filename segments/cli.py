@@ -155,6 +155,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     for msg in summary.get("rejected_files", []):
         lines.append(f"  rejected: {msg}")
+    checks = summary.get("checks")
+    if checks:
+        lines.append(
+            f"quality checks: {checks['passed']} passed, {len(checks['failed'])} failed (blocking), "
+            f"{len(checks['warned'])} warnings"
+        )
+        lines += [f"  warning: {name}" for name in checks["warned"]]
     if summary.get("tables"):
         lines.append("tables:")
         for name, n in summary["tables"].items():
