@@ -42,6 +42,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from data_contracts.contracts import load_contract
+
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 # The statements of this module, each in sql/<name>.sql.
 SQL_NAMES = ("customer_features", "anonymous_browsing_counts", "delete_snapshot", "insert_snapshot")
@@ -51,40 +53,11 @@ _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _COMMENT = re.compile(r"--[^\n]*")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-# Optional sources (PRODUCT.md section 2): when a table is absent it is read as empty with this schema.
+# Optional sources (PRODUCT.md section 2): when a table is absent it is read as empty with the schema
+# ingestion would give it (the contract's storage columns plus lineage).
 OPTIONAL_SOURCES: dict[str, list[tuple[str, str]]] = {
-    "browsing": [
-        ("customer_id", "VARCHAR"),
-        ("session_id", "VARCHAR"),
-        ("event_ts", "TIMESTAMP"),
-        ("event_date", "DATE"),
-        ("event_type", "VARCHAR"),
-        ("category", "VARCHAR"),
-        ("duration_s", "BIGINT"),
-        ("device", "VARCHAR"),
-    ],
-    "feedback": [
-        ("feedback_id", "VARCHAR"),
-        ("customer_id", "VARCHAR"),
-        ("submitted_ts", "TIMESTAMP"),
-        ("submitted_date", "DATE"),
-        ("kind", "VARCHAR"),
-        ("rating", "BIGINT"),
-        ("nps", "BIGINT"),
-        ("comment", "VARCHAR"),
-    ],
-    "customers": [
-        ("customer_id", "VARCHAR"),
-        ("signup_ts", "TIMESTAMP"),
-        ("signup_date", "DATE"),
-        ("region", "VARCHAR"),
-        ("city", "VARCHAR"),
-        ("source_channel", "VARCHAR"),
-        ("birth_year", "BIGINT"),
-        ("gender", "VARCHAR"),
-        ("_file", "VARCHAR"),
-        ("_line", "BIGINT"),
-    ],
+    name: [*load_contract(name).storage_columns(), ("_file", "VARCHAR"), ("_line", "BIGINT")]
+    for name in ("browsing", "feedback", "customers")
 }
 
 

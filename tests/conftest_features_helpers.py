@@ -15,56 +15,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from data_contracts.contracts import load_contract
+
+# The warehouse source tables exactly as ingestion creates them: from the contracts, not restated here.
 SOURCE_SCHEMAS: dict[str, list[tuple[str, str]]] = {
-    "orders": [
-        ("order_id", "VARCHAR"),
-        ("line_id", "BIGINT"),
-        ("customer_id", "VARCHAR"),
-        ("order_ts", "TIMESTAMP"),
-        ("order_date", "DATE"),
-        ("amount", "DECIMAL(18,2)"),
-        ("quantity", "BIGINT"),
-        ("unit_price", "DECIMAL(18,2)"),
-        ("status", "VARCHAR"),
-        ("channel", "VARCHAR"),
-        ("store_id", "VARCHAR"),
-        ("category", "VARCHAR"),
-        ("product_id", "VARCHAR"),
-        ("currency", "VARCHAR"),
-    ],
-    "browsing": [
-        ("customer_id", "VARCHAR"),
-        ("session_id", "VARCHAR"),
-        ("event_ts", "TIMESTAMP"),
-        ("event_date", "DATE"),
-        ("event_type", "VARCHAR"),
-        ("category", "VARCHAR"),
-        ("duration_s", "BIGINT"),
-        ("device", "VARCHAR"),
-    ],
-    "feedback": [
-        ("feedback_id", "VARCHAR"),
-        ("customer_id", "VARCHAR"),
-        ("submitted_ts", "TIMESTAMP"),
-        ("submitted_date", "DATE"),
-        ("kind", "VARCHAR"),
-        ("rating", "BIGINT"),
-        ("nps", "BIGINT"),
-        ("comment", "VARCHAR"),
-    ],
-    "customers": [
-        ("customer_id", "VARCHAR"),
-        ("signup_ts", "TIMESTAMP"),
-        ("signup_date", "DATE"),
-        ("region", "VARCHAR"),
-        ("city", "VARCHAR"),
-        ("source_channel", "VARCHAR"),
-        ("birth_year", "BIGINT"),
-        ("gender", "VARCHAR"),
-        ("email", "VARCHAR"),
-        ("phone", "VARCHAR"),
-        ("name", "VARCHAR"),
-    ],
+    name: load_contract(name).storage_columns() for name in ("orders", "browsing", "feedback", "customers")
 }
 META = [("_file", "VARCHAR"), ("_line", "BIGINT")]
 _ARROW = {
