@@ -17,6 +17,7 @@ import dagster as dg
 from data_contracts.contracts import INPUT_SOURCES, Contract, load_contract, load_output_contract
 from pipelines.resources import SegmentsResource
 from segments.ingest import META_COLUMNS
+from segments.warehouse import read_snapshot
 
 # One Dagster check per property family; each family gathers the GX expectations of that kind.
 FAMILIES: dict[str, str] = {
@@ -364,13 +365,9 @@ def segment_summary_output_checks(context: dg.AssetCheckExecutionContext, segmen
     as_of = date.fromisoformat(context.partition_key)
     limits = segments.settings().quality
     with segments.warehouse() as con:
-        curr = con.sql("select * from segment_summary where snapshot_date = $d", params={"d": as_of}).pl()
+        curr = read_snapshot(con, "segment_summary", as_of)
         prev_date = previous_snapshot(con, as_of, "segment_summary")
-        prev = (
-            con.sql("select * from segment_summary where snapshot_date = $d", params={"d": prev_date}).pl()
-            if prev_date
-            else None
-        )
+        prev = read_snapshot(con, "segment_summary", prev_date) if prev_date else None
     per_segmentation = [q.shares_sum_to_one(part) for _, part in curr.group_by("segmentation", maintain_order=True)]
     yield _result(
         "segment_summary",
