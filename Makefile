@@ -42,8 +42,11 @@ lint: $(STAMP)
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
+# Moderate sizes by default; the README gives the reference-scale commands.
 bench: $(STAMP)
-	$(BIN)/python bench/run_bench.py
+	$(BIN)/python bench/ingest_bench.py --rows 1000000 --files 4
+	$(BIN)/python bench/snapshot_bench.py --customers 100000
+	$(BIN)/python bench/executor_bench.py --customers 2000
 
 clean:
 	rm -rf data .dagster_home
