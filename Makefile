@@ -46,6 +46,7 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py --rows 1000000 --files 4
 	$(BIN)/python bench/snapshot_bench.py --customers 100000
+	$(BIN)/python bench/checks_bench.py
 	$(BIN)/python bench/executor_bench.py --customers 2000
 
 clean:

@@ -180,6 +180,13 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path, config_path: Path | 
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{config_path or 'config'}: {problems}") from exc
+    # Segmentation rules (maps, grades, tiers, clusters) are validated now too, before any work starts.
+    from models.settings import SegmentationSettingsError, load_segmentation_settings
+
+    try:
+        load_segmentation_settings(settings.segmentation)
+    except SegmentationSettingsError as exc:
+        raise ConfigError(f"{config_path or 'config'}: {exc}") from exc
     for attr in ("landing_dir", "warehouse", "published_dir"):
         value: Path = getattr(settings, attr)
         if not value.is_absolute():

@@ -247,3 +247,11 @@ def test_failing_output_check_blocks_publishing_and_keeps_previous_files(
     assert "published_tables" not in published
     after = {p: p.read_bytes() for p in sorted((tmp_path / "published").rglob("*")) if p.is_file()}
     assert after == before  # byte-identical: nothing of the bad snapshot reached the published dir
+
+
+def test_invalid_segmentation_rules_fail_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cfg = write_config(tmp_path, segmentation={"lifecycle": {"active_days": 90, "churn_days": 10}})
+    assert cli_main(["--config", str(cfg), "run"]) == 2
+    err = capsys.readouterr().err
+    assert "segmentation.lifecycle.churn_days" in err
+    assert not (tmp_path / "warehouse.duckdb").exists()
