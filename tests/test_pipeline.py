@@ -255,3 +255,10 @@ def test_invalid_segmentation_rules_fail_before_any_work(tmp_path: Path, capsys:
     err = capsys.readouterr().err
     assert "segmentation.lifecycle.churn_days" in err
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_committed_data_dictionary_matches_the_output_contracts() -> None:
+    from segments.dictionary import render_data_dictionary
+
+    committed = (Path(__file__).resolve().parents[1] / "docs" / "data_dictionary.md").read_text(encoding="utf-8")
+    assert committed == render_data_dictionary(output_contracts().values()), "run `segments docs` to regenerate"
