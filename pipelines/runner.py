@@ -113,6 +113,14 @@ def run_pipeline(
         summary["seconds"] = time.perf_counter() - t0
         return summary
     summary["as_of"] = as_of.isoformat()
+    if as_of < settings.snapshot_start:
+        summary["failures"].append(
+            f"snapshot date {as_of} is before snapshot_start {settings.snapshot_start} in the config: "
+            "set snapshot_start earlier to build it"
+        )
+        summary["success"] = False
+        summary["seconds"] = time.perf_counter() - t0
+        return summary
     if "snapshot_job" in {j.name for j in defs.resolve_all_job_defs()}:
         snap = defs.resolve_job_def("snapshot_job").execute_in_process(
             instance=instance, partition_key=as_of.isoformat(), raise_on_error=False, run_config=QUIET

@@ -107,7 +107,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.runner import run_pipeline
 
     config_path = str(settings.config_path) if settings.config_path else ""
-    os.environ.setdefault("SEGMENTS_CONFIG", config_path)
+    # The Dagster code (partitions, resources) reads the same file as this command.
+    os.environ["SEGMENTS_CONFIG"] = config_path
     try:
         summary = run_pipeline(config_path, as_of=args.as_of)
     except Exception as exc:  # a failed run is loud: message + non-zero exit code
