@@ -76,7 +76,9 @@ def segment_report(context: dg.AssetExecutionContext, segments: SegmentsResource
         tables = snapshot_tables(con, as_of)
     summary = pl.from_arrow(tables["segment_summary"])
     moves = pl.from_arrow(tables["segment_migrations"])
-    page = render_report(as_of, summary, moves, warnings=[])
+    profiles = pl.from_arrow(tables["cluster_profiles"])
+    names = {str(r["cluster_id"]): r["cluster_name"] for r in profiles.unique("cluster_id").iter_rows(named=True)}
+    page = render_report(as_of, summary, moves, warnings=[], cluster_names=names)
     path = settings.published_dir / "reports" / f"segment_report_{as_of.isoformat()}.html"
     write_text_atomic(path, page)
     if report_is_current(settings.published_dir, as_of):

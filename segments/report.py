@@ -26,21 +26,38 @@ def _bars(rows: list[tuple[str, float, str]]) -> str:
         return "<p><em>no data</em></p>"
     top = max(v for _, v, _ in rows) or 1.0
     h = 22
-    parts = [f'<svg width="{_BAR_W + 380}" height="{h * len(rows) + 6}" role="img">']
+    parts = [f'<svg width="{_BAR_W + 560}" height="{h * len(rows) + 6}" role="img">']
     for i, (label, value, note) in enumerate(rows):
         y = i * h + 3
         w = max(1, round(_BAR_W * value / top))
         parts.append(
-            f'<text x="170" y="{y + 15}" text-anchor="end" font-size="12">{html.escape(label)}</text>'
-            f'<rect x="178" y="{y}" width="{w}" height="{h - 6}" fill="#4C78A8"/>'
-            f'<text x="{184 + w}" y="{y + 15}" font-size="12">{html.escape(note)}</text>'
+            f'<text x="300" y="{y + 15}" text-anchor="end" font-size="12">{html.escape(label)}</text>'
+            f'<rect x="308" y="{y}" width="{w}" height="{h - 6}" fill="#4C78A8"/>'
+            f'<text x="{314 + w}" y="{y + 15}" font-size="12">{html.escape(note)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def render_report(as_of: date, summary: pl.DataFrame, migrations: pl.DataFrame, warnings: list[str]) -> str:
-    """HTML page: segment sizes per segmentation, revenue shares, and the largest migrations."""
+def _label(segmentation: str, segment: str, cluster_names: dict[str, str]) -> str:
+    if segmentation == "cluster" and segment in cluster_names:
+        return f"{segment} · {cluster_names[segment]}"[:46]
+    return segment
+
+
+def render_report(
+    as_of: date,
+    summary: pl.DataFrame,
+    migrations: pl.DataFrame,
+    warnings: list[str],
+    cluster_names: dict[str, str] | None = None,
+) -> str:
+    """HTML page: segment sizes per segmentation, revenue shares, and the largest migrations.
+
+    Grades are listed A, B, C (then unassigned); other segmentations largest first. Clusters are
+    labelled "id · name" from ``cluster_names``.
+    """
+    names = cluster_names or {}
     out = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>Segment report {as_of}</title>",
@@ -51,10 +68,14 @@ def render_report(as_of: date, summary: pl.DataFrame, migrations: pl.DataFrame, 
     if warnings:
         out.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>")
     for key, title in _SECTIONS:
-        part = summary.filter(pl.col("segmentation") == key).sort(["customers", "segment"], descending=[True, False])
+        part = summary.filter(pl.col("segmentation") == key)
+        if key.endswith("_grade"):
+            part = part.sort(pl.col("segment").replace({"unassigned": "Z"}))
+        else:
+            part = part.sort(["customers", "segment"], descending=[True, False])
         rows = [
             (
-                str(r["segment"]),
+                _label(key, str(r["segment"]), names),
                 float(r["customers"]),
                 f"{r['customers']:,} ({r['share']:.1%}) · revenue {float(r['revenue'] or 0):,.0f}",
             )
@@ -71,7 +92,7 @@ def render_report(as_of: date, summary: pl.DataFrame, migrations: pl.DataFrame, 
         ).head(25)
         rows = [
             (
-                f"{r['segmentation']}: {r['from_segment']} → {r['to_segment']}"[:40],
+                f"{r['segmentation']}: {r['from_segment']} → {r['to_segment']}"[:46],
                 float(r["customers"]),
                 f"{r['customers']:,}",
             )
