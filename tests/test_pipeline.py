@@ -262,3 +262,26 @@ def test_committed_data_dictionary_matches_the_output_contracts() -> None:
 
     committed = (Path(__file__).resolve().parents[1] / "docs" / "data_dictionary.md").read_text(encoding="utf-8")
     assert committed == render_data_dictionary(output_contracts().values()), "run `segments docs` to regenerate"
+
+
+def test_launchpad_run_config_changes_k_and_the_rfm_method(tmp_path: Path, landing_template: Path) -> None:
+    shutil.copytree(landing_template, tmp_path / "landing")
+    d = build_definitions(str(write_config(tmp_path)))
+    instance = dg.DagsterInstance.ephemeral()
+    assert d.resolve_job_def("ingest_job").execute_in_process(instance=instance, run_config=QUIET).success
+    run_config = {**QUIET, "ops": {"segmentation": {"config": {"k": 3, "rfm_method": "fixed", "churn_days": 200}}}}
+    res = d.resolve_job_def("snapshot_job").execute_in_process(
+        partition_key=AS_OF.isoformat(), instance=instance, run_config=run_config
+    )
+    assert res.success
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from cluster_profiles").fetchall()[0][0] == 3
+        assert con.execute("select distinct method from rfm_cut_points").fetchall() == [("fixed",)]
+        # churn window 200: a customer last buying 190 days ago is at_risk, not churned
+        stages = dict(
+            con.execute(
+                "select lifecycle_stage, max(recency_days) from customer_segments "
+                "where lifecycle_stage in ('at_risk', 'churned') group by 1"
+            ).fetchall()
+        )
+    assert 180 < stages["at_risk"] <= 200
