@@ -102,26 +102,16 @@ def run_pipeline(
     summary["failures"] = _failures(ingest)
     summary["checks"] = _check_counts([ingest])
     summary["success"] = ingest.success
-    if not ingest.success:
-        summary["seconds"] = time.perf_counter() - t0
-        return summary
-
     as_of = as_of or latest_data_date(config_path)
-    if as_of is None:
+    if ingest.success and as_of is None:
         summary["failures"].append("no orders loaded: nothing to segment (check the landing dir and the config)")
-        summary["success"] = False
-        summary["seconds"] = time.perf_counter() - t0
-        return summary
-    summary["as_of"] = as_of.isoformat()
-    if as_of < settings.snapshot_start:
+    elif ingest.success and as_of < settings.snapshot_start:
         summary["failures"].append(
             f"snapshot date {as_of} is before snapshot_start {settings.snapshot_start} in the config: "
             "set snapshot_start earlier to build it"
         )
-        summary["success"] = False
-        summary["seconds"] = time.perf_counter() - t0
-        return summary
-    if "snapshot_job" in {j.name for j in defs.resolve_all_job_defs()}:
+    elif ingest.success:
+        summary["as_of"] = as_of.isoformat()
         snap = defs.resolve_job_def("snapshot_job").execute_in_process(
             instance=instance, partition_key=as_of.isoformat(), raise_on_error=False, run_config=QUIET
         )
@@ -129,9 +119,9 @@ def run_pipeline(
         summary["tables"] = {k: v["dagster/row_count"] for k, v in sorted(smeta.items()) if "dagster/row_count" in v}
         summary["failures"] += _failures(snap)
         summary["checks"] = _check_counts([ingest, snap])
-        summary["success"] = snap.success and not summary["failures"]
         catalog = settings.published_dir / "catalog.duckdb"
         if catalog.exists():
             summary["catalog"] = str(catalog)
+    summary["success"] = ingest.success and not summary["failures"]
     summary["seconds"] = time.perf_counter() - t0
     return summary
