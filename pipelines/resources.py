@@ -25,5 +25,8 @@ class SegmentsResource(dg.ConfigurableResource):
     @contextmanager
     def warehouse(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection to the warehouse file, waiting for another writer up to ``lock_timeout_s``."""
-        with connect(self.settings().warehouse, read_only=read_only, timeout_s=self.lock_timeout_s) as con:
+        settings = self.settings()
+        with connect(
+            settings.warehouse, read_only=read_only, timeout_s=self.lock_timeout_s, memory_limit=settings.memory_limit
+        ) as con:
             yield con

@@ -108,6 +108,8 @@ class Settings(BaseModel):
     currency: str = "CNY"
     currencies: list[str] = Field(default_factory=list)
     snapshot_start: date = date(2025, 1, 1)
+    # DuckDB spills to disk beyond this; keeps a run's peak memory bounded (PRODUCT.md §6: < 6 GB).
+    memory_limit: str = "4GB"
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     sources: dict[str, SourceConfig]
@@ -118,6 +120,13 @@ class Settings(BaseModel):
     @classmethod
     def _tz(cls, value: str) -> str:
         return _check_tz(value)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _mem(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value.strip()):
+            raise ValueError(f"memory_limit must look like '4GB' or '512MB', got {value!r}")
+        return value.strip()
 
     @field_validator("currency")
     @classmethod

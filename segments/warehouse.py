@@ -30,7 +30,12 @@ def _is_lock_error(exc: Exception) -> bool:
 
 @contextmanager
 def connect(
-    path: Path, *, read_only: bool = False, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S, poll_s: float = 0.25
+    path: Path,
+    *,
+    read_only: bool = False,
+    timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    poll_s: float = 0.25,
+    memory_limit: str | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse (creating its folder), waiting up to ``timeout_s`` for another writer."""
     path = Path(path)
@@ -53,6 +58,8 @@ def connect(
             time.sleep(poll_s)
     try:
         con.execute("set TimeZone = 'UTC'")
+        if memory_limit:
+            con.execute(f"set memory_limit = '{memory_limit}'")  # validated by the config model
         yield con
     finally:
         con.close()
