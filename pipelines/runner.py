@@ -58,6 +58,21 @@ def _check_counts(results: list[dg.ExecuteInProcessResult]) -> dict[str, Any]:
     return {"passed": sum(e.passed for e in evals), "failed": failed, "warned": warned}
 
 
+def _step_seconds(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> dict[str, float]:
+    """Wall seconds of every step of a run, from its event log (what each stage cost)."""
+    start: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for entry in instance.all_logs(result.run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            start[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in start:
+            out[event.step_key] = entry.timestamp - start[event.step_key]
+    return out
+
+
 def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
     msgs = []
     for event in result.all_events:
@@ -101,6 +116,7 @@ def run_pipeline(
     }
     summary["failures"] = _failures(ingest)
     summary["checks"] = _check_counts([ingest])
+    summary["stages"] = _step_seconds(instance, ingest)
     summary["success"] = ingest.success
     as_of = as_of or latest_data_date(config_path)
     if ingest.success and as_of is None:
@@ -119,6 +135,7 @@ def run_pipeline(
         summary["tables"] = {k: v["dagster/row_count"] for k, v in sorted(smeta.items()) if "dagster/row_count" in v}
         summary["failures"] += _failures(snap)
         summary["checks"] = _check_counts([ingest, snap])
+        summary["stages"] |= _step_seconds(instance, snap)
         catalog = settings.published_dir / "catalog.duckdb"
         if catalog.exists():
             summary["catalog"] = str(catalog)

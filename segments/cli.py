@@ -167,6 +167,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append("tables:")
         for name, n in summary["tables"].items():
             lines.append(f"  {name:<22} {n:>10,} rows")
+    if summary.get("stages"):
+        lines.append("stages (seconds): " + ", ".join(f"{k} {v:.1f}" for k, v in summary["stages"].items()))
     for key in ("warehouse", "published_dir", "catalog"):
         if summary.get(key):
             lines.append(f"{key}: {summary[key]}")
