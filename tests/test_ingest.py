@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -930,3 +930,54 @@ def test_report_totals_skip_unchanged_files(landing, make_settings, con):
     assert (report.count("unchanged"), report.count("loaded")) == (1, 1)
     assert (report.total("rows_read"), report.total("duplicates_dropped")) == (2, 1)
     assert report.as_rows()[1]["warnings"] == ""
+
+
+def test_native_parquet_timestamps_give_the_same_utc_values_as_text(landing, make_settings, con):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    local = [datetime(2026, 11, 21, 0, 30), datetime(2026, 11, 20, 23, 59, 59, 123456)]
+    aware = [datetime(2026, 11, 21, 0, 30, tzinfo=UTC), None]
+    (landing / "browsing").mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": ["c1", "c2"],
+                "session_id": ["s1", "s2"],
+                "event_type": ["login", "search"],
+                "event_ts": pa.array(local, pa.timestamp("us")),
+            }
+        ),
+        landing / "browsing" / "naive.parquet",
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": ["c3", "c4"],
+                "session_id": ["s3", "s4"],
+                "event_type": ["login", "search"],
+                "event_ts": pa.array(aware, pa.timestamp("us", tz="UTC")),
+            }
+        ),
+        landing / "browsing" / "aware.parquet",
+    )
+    write(
+        landing,
+        "browsing/text.csv",
+        csv_text("customer_id,session_id,event_type,event_ts", "c5,s5,login,2026-11-21 00:30:00"),
+    )
+    settings = make_settings(time_zone="Asia/Shanghai", browsing={"glob": "browsing/*"})
+    report = ingest(con, settings, "browsing")
+    assert sorted(accounting(report)) == [
+        ("browsing/aware.parquet", "loaded", 2, 1, 1, 0),
+        ("browsing/naive.parquet", "loaded", 2, 2, 0, 0),
+        ("browsing/text.csv", "loaded", 1, 1, 0, 0),
+    ]
+    rows = {
+        cid: (ts, d) for cid, ts, d in con.execute("select customer_id, event_ts, event_date from browsing").fetchall()
+    }
+    assert rows["c1"] == (datetime(2026, 11, 20, 16, 30), date(2026, 11, 21))  # 00:30 Shanghai = 16:30 UTC
+    assert rows["c2"] == (datetime(2026, 11, 20, 15, 59, 59, 123456), date(2026, 11, 20))
+    assert rows["c3"] == (datetime(2026, 11, 21, 0, 30), date(2026, 11, 21))  # already UTC: kept
+    assert rows["c5"] == rows["c1"]  # the same instant written as text
+    assert quarantine(con)[0][1:4] == (2, "event_ts", None)
