@@ -183,21 +183,37 @@ def detect_format(path: Path, configured: str) -> str:
     )
 
 
-def file_sha256(path: Path) -> str:
-    """Content hash, streamed."""
+def _open_bytes(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it is gzipped."""
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """What one streamed pass over a file's bytes tells: its hash and, unless compressed, its lines."""
+
+    sha256: str
+    physical_lines: int | None  # None for .gz: the lines are in the decompressed stream
+
+
+def scan_file(path: Path) -> FileScan:
+    """Content hash and physical line count in one pass (the line count feeds CSV line numbering)."""
     h = hashlib.sha256()
+    newlines, last = 0, b"\n"
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    compressed = path.name.lower().endswith(".gz")
+    return FileScan(h.hexdigest(), None if compressed else newlines + (last != b"\n"))
 
 
 # ----------------------------------------------------------------------------------------------- readers
 def _csv_header(path: Path, delimiter: str) -> list[str]:
     """Column names from the first line, BOM stripped; reject unreadable or empty files."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with opener(path, "rb") as fh:
+        with _open_bytes(path) as fh:
             first = fh.readline(1 << 20)
     except (OSError, EOFError, zlib.error) as exc:
         raise FileRejected(f"cannot read the file (corrupt or truncated compression?): {exc}") from exc
@@ -251,7 +267,9 @@ def _q(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, src: SourceConfig, header: list[str]) -> int:
+def _read_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, src: SourceConfig, header: list[str], physical_lines: int | None
+) -> int:
     """Load the file as text into temp table ``_raw`` with physical line numbers; bad lines to ``_rejects``."""
     con.execute("drop table if exists _csv_rejects; drop table if exists _csv_scans")
     # Positional column names (c0, c1, ...) keep user-supplied header text out of SQL entirely.
@@ -294,21 +312,19 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, src: SourceConfig, hea
             """
         )
     n_good = int(con.execute("select count(*) from _raw").fetchall()[0][0])
-    if _physical_lines(path) != 1 + n_good + n_rej:
+    if (physical_lines if physical_lines is not None else _physical_lines(path)) != 1 + n_good + n_rej:
         _renumber_physical_lines(con, path, src.delimiter)
     return n_rej
 
 
 def _open_text(path: Path) -> IO[str]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    return io.TextIOWrapper(opener(path, "rb"), encoding="utf-8-sig", errors="replace", newline="")
+    return io.TextIOWrapper(_open_bytes(path), encoding="utf-8-sig", errors="replace", newline="")
 
 
 def _physical_lines(path: Path) -> int:
-    """Number of physical lines (a last line without a newline counts)."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    """Number of physical lines of the (decompressed) file; a last line without a newline counts."""
     n, last = 0, b"\n"
-    with opener(path, "rb") as fh:
+    with _open_bytes(path) as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             n += chunk.count(b"\n")
             last = chunk[-1:]
@@ -366,11 +382,10 @@ def _renumber_physical_lines(con: duckdb.DuckDBPyConnection, path: Path, delimit
         con.unregister("_rej_lines")
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, contract: Contract, mapping: dict[str, str]) -> None:
+def _read_parquet(
+    con: duckdb.DuckDBPyConnection, path: Path, contract: Contract, mapping: dict[str, str], described: dict[str, str]
+) -> None:
     """Load a Parquet file into ``_raw``; reject it whole when a column's type cannot hold the contract's."""
-    described = {
-        r[0]: r[1] for r in con.execute("describe select * from read_parquet($p)", {"p": str(path)}).fetchall()
-    }
     problems = []
     for target, orig in mapping.items():
         ctype = contract.column(target).type
@@ -545,7 +560,8 @@ class Ingestor:
     def ingest_file(self, path: Path) -> FileResult:
         """Ingest one file (idempotent by path + content hash)."""
         rel = path.resolve().relative_to(self.settings.landing_dir.resolve()).as_posix()
-        digest = file_sha256(path)
+        scan = scan_file(path)
+        digest = scan.sha256
         size = path.stat().st_size
         prev = self.con.execute(
             "select content_hash, status from ingest_manifest where source = $s and path = $p",
@@ -581,7 +597,7 @@ class Ingestor:
         res = FileResult(self.source, rel, digest, size, fmt, "loaded")
         try:
             # Read into temp tables before the transaction: row ids then count from 0 in file order.
-            positions, parse_rejects = self._read(path, fmt, res)
+            positions, parse_rejects = self._read(path, fmt, res, scan)
             self.con.execute("begin transaction")
             try:
                 self._forget(rel)
@@ -634,7 +650,7 @@ class Ingestor:
         self.con.execute(f"insert into ingest_manifest values ({placeholders})", params)
         self.con.execute(f"insert into ingest_log values ({placeholders})", params)
 
-    def _read(self, path: Path, fmt: str, res: FileResult) -> tuple[dict[str, str], int]:
+    def _read(self, path: Path, fmt: str, res: FileResult, scan: FileScan) -> tuple[dict[str, str], int]:
         """Read the file into ``_raw``; return contract column -> positional column, and unparseable lines."""
         con, contract = self.con, self.contract
         parse_rejects = 0
@@ -644,12 +660,15 @@ class Ingestor:
             header = _csv_header(path, self.src.delimiter)
             self._header = header
             mapping, warns = _map_columns(header, contract, self.src, self.src.delimiter)
-            parse_rejects = _read_csv(con, path, self.src, header)
+            parse_rejects = _read_csv(con, path, self.src, header, scan.physical_lines)
             positions = {name: f"c{header.index(orig)}" for name, orig in mapping.items()}
         elif fmt == "parquet":
-            names = [r[0] for r in con.execute("describe select * from read_parquet($p)", {"p": str(path)}).fetchall()]
+            described = {
+                r[0]: r[1] for r in con.execute("describe select * from read_parquet($p)", {"p": str(path)}).fetchall()
+            }
+            names = list(described)
             mapping, warns = _map_columns(names, contract, self.src, None)
-            _read_parquet(con, path, contract, mapping)
+            _read_parquet(con, path, contract, mapping, described)
             positions = {name: f"c{names.index(orig)}" for name, orig in mapping.items()}
         else:
             names = _read_jsonl(con, path)
@@ -666,7 +685,7 @@ class Ingestor:
         res.rows_read = int(good_rows) + parse_rejects
         if res.rows_read == 0:
             res.warnings.append("header only: no data rows")
-        quarantined = self._quarantine_parse_rejects(rel) + self._quarantine_rule_breaks(rel)
+        quarantined = self._quarantine_parse_rejects(rel, parse_rejects) + self._quarantine_rule_breaks(rel)
         dropped, conflicts = self._dedup(rel)
         res.rows_quarantined = quarantined + conflicts
         res.duplicates_dropped = dropped
@@ -715,10 +734,9 @@ class Ingestor:
         """
         self.con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
 
-    def _quarantine_parse_rejects(self, rel: str) -> int:
-        if not self.con.execute("select count(*) from information_schema.tables where table_name = '_rej'").fetchall()[
-            0
-        ][0]:
+    def _quarantine_parse_rejects(self, rel: str, n_rejects: int) -> int:
+        """Lines the CSV reader could not split (counted in ``_read_csv``) go to quarantine."""
+        if not n_rejects:
             return 0
         self.con.execute(
             """
@@ -732,7 +750,7 @@ class Ingestor:
             """,
             {"s": self.source, "f": rel, "n": _MAX_VALUE_CHARS, "r": self.run_id, "ts": self.run_ts, "h": self._header},
         )
-        return int(self.con.execute("select count(*) from _rej").fetchall()[0][0])
+        return n_rejects
 
     def _quarantine_rule_breaks(self, rel: str) -> int:
         if not self.rules:
@@ -861,18 +879,12 @@ class Ingestor:
             if c.local_date:
                 select.append(f"cast(timezone($biz_tz, timezone('UTC', {_q(c.name)})) as date)")
         names = [n for n, _ in self.contract.storage_columns()]
-        n_before = self.con.execute(f"select count(*) from {_q(self.source)} where _file = $f", {"f": rel}).fetchall()[
-            0
-        ][0]
-        self.con.execute(
+        inserted = self.con.execute(
             f"insert into {_q(self.source)} ({', '.join(_q(n) for n in names)}, _file, _line, _run_id) "
             f"select {', '.join(select)}, $f, _line, $run from _dedup order by _line",
             {"biz_tz": self.settings.time_zone, "f": rel, "run": self.run_id},
-        )
-        n_after = self.con.execute(f"select count(*) from {_q(self.source)} where _file = $f", {"f": rel}).fetchall()[
-            0
-        ][0]
-        return int(n_after) - int(n_before)
+        ).fetchall()
+        return int(inserted[0][0])
 
 
 def _first_line(exc: BaseException) -> str:
