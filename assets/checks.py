@@ -27,7 +27,6 @@ FAMILIES: dict[str, str] = {
     "accepted_values": "values in the contract's accepted sets",
     "keys_unique": "the primary key is unique (one row per key)",
     "not_in_future": "no timestamp after the run that loaded it",
-    "has_rows": "the table is not empty (warn)",
 }
 
 
@@ -45,7 +44,7 @@ def family_of(check: str) -> str:
         return "accepted_values"
     if check.endswith(".unique"):
         return "keys_unique"
-    if check == "has_rows":
+    if check == "has_rows":  # emptiness is its own check (not_empty) where it matters
         return "has_rows"
     return "schema"
 
@@ -54,8 +53,10 @@ def _examples(outcomes: Iterable[Any]) -> list[dict[str, Any]]:
     return [o.to_dict() for o in outcomes][:10]
 
 
-def family_results(report: Any, asset_key: dg.AssetKey, families: Sequence[str]) -> list[dg.AssetCheckResult]:
-    """One result per family: failed blocking outcomes -> ERROR, failed warn outcomes -> WARN."""
+def family_results(
+    report: Any, asset_key: dg.AssetKey, families: Sequence[str], prefix: str = ""
+) -> list[dg.AssetCheckResult]:
+    """One result per family (named ``prefix + family``): failed blocking -> ERROR, failed warn -> WARN."""
     grouped: dict[str, list[Any]] = defaultdict(list)
     for outcome in report.results:
         grouped[family_of(outcome.check)].append(outcome)
@@ -67,7 +68,7 @@ def family_results(report: Any, asset_key: dg.AssetKey, families: Sequence[str])
         results.append(
             dg.AssetCheckResult(
                 asset_key=asset_key,
-                check_name=fam,
+                check_name=prefix + fam,
                 passed=not failed,
                 severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
                 metadata={
@@ -97,6 +98,21 @@ INPUT_FAMILIES = ["schema", "not_null", "ranges", "accepted_values", "keys_uniqu
 _RUN_ID = re.compile(r"^[0-9a-f-]{1,64}$")
 
 
+def validate_view(con: Any, view: str, select_sql: str, suite: Any) -> Any:
+    """Validate the rows of ``select_sql`` through a temporary plain view.
+
+    A plain view, not a temp one: the validator reads through cursors, which do not see temp objects.
+    ``select_sql`` holds only identifiers from contracts and literals we formatted ourselves.
+    """
+    from data_contracts.suites import validate
+
+    con.execute(f'create or replace view "{view}" as {select_sql}')
+    try:
+        return validate(con, view, suite)
+    finally:
+        con.execute(f'drop view if exists "{view}"')
+
+
 def _input_checks(source: str) -> dg.AssetChecksDefinition:
     contract = load_contract(source)
 
@@ -114,7 +130,7 @@ def _input_checks(source: str) -> dg.AssetChecksDefinition:
         can_subset=False,
     )
     def _check(context: dg.AssetCheckExecutionContext, segments: SegmentsResource):
-        from data_contracts.suites import build_suite, validate
+        from data_contracts.suites import build_suite
 
         settings = segments.settings()
         run_id = context.run.run_id
@@ -131,11 +147,7 @@ def _input_checks(source: str) -> dg.AssetChecksDefinition:
             lineage_columns=[n for n, _ in META_COLUMNS],
         )
         with segments.warehouse() as con:
-            con.execute(f'create or replace view "{view}" as select * from "{source}" where _run_id = \'{run_id}\'')
-            try:
-                report = validate(con, view, suite)
-            finally:
-                con.execute(f'drop view if exists "{view}"')
+            report = validate_view(con, view, f"select * from \"{source}\" where _run_id = '{run_id}'", suite)
             total = con.execute(f'select count(*) from "{source}"').fetchall()[0][0]
             read, quarantined = con.execute(
                 "select coalesce(sum(rows_read), 0), coalesce(sum(rows_quarantined), 0) from ingest_log "
@@ -172,27 +184,16 @@ def _input_checks(source: str) -> dg.AssetChecksDefinition:
 input_checks = [_input_checks(s) for s in INPUT_SOURCES]
 
 
-def snapshot_view_sql(contract: Contract) -> str:
-    """Select the contract's columns of one snapshot date ($d) from the warehouse table."""
-    cols = ", ".join(f'"{c}"' for c in contract.column_names)
-    return f'select {cols} from "{contract.name}" where snapshot_date = $d'
-
-
 def validate_snapshot(con: Any, name: str, as_of: date) -> Any:
     """Validate one snapshot of output table ``name`` against its output contract's suite."""
-    from data_contracts.suites import build_suite, validate
+    from data_contracts.suites import build_suite
 
     contract = load_output_contract(name)
     view = f"_check_{name}"
-    # A plain view (not temp): the validator reads through cursors, which do not see temp objects.
+    cols = ", ".join(f'"{c}"' for c in contract.column_names)
     # The date literal comes from a ``date`` object, never from user text.
-    sql = snapshot_view_sql(contract).replace("$d", f"date '{as_of.isoformat()}'")
-    con.execute(f'create or replace view "{view}" as {sql}')
-    try:
-        suite = build_suite(contract, table_name=view, lineage_columns=())
-        return validate(con, view, suite)
-    finally:
-        con.execute(f'drop view if exists "{view}"')
+    sql = f"select {cols} from \"{name}\" where snapshot_date = date '{as_of.isoformat()}'"
+    return validate_view(con, view, sql, build_suite(contract, table_name=view, lineage_columns=()))
 
 
 OUTPUT_FAMILIES = ["schema", "not_null", "ranges", "accepted_values", "keys_unique"]
@@ -211,15 +212,7 @@ def _output_contract_checks(name: str) -> dg.AssetChecksDefinition:
         as_of = date.fromisoformat(context.partition_key)
         with segments.warehouse() as con:
             report = validate_snapshot(con, name, as_of)
-        for res in family_results(report, dg.AssetKey(name), OUTPUT_FAMILIES):
-            yield dg.AssetCheckResult(
-                asset_key=res.asset_key,
-                check_name=f"contract_{res.check_name}",
-                passed=res.passed,
-                severity=res.severity,
-                metadata=res.metadata,
-                description=res.description,
-            )
+        yield from family_results(report, dg.AssetKey(name), OUTPUT_FAMILIES, prefix="contract_")
 
     return _check
 
