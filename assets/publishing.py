@@ -7,13 +7,11 @@ import polars as pl
 
 from assets.common import OWNERS, column_schema, markdown_table
 from assets.partitions import snapshot_partitions
-from data_contracts.contracts import SNAPSHOT_OUTPUTS, output_contracts
+from data_contracts.contracts import SNAPSHOT_OUTPUTS, load_output_contract, output_contracts
 from pipelines.resources import SegmentsResource
 from segments.outputs import run_tables, snapshot_tables
 from segments.publish import build_catalog, publish, published_snapshots, write_text_atomic
 from segments.report import render_report
-
-_SCHEMAS = {name: column_schema(c) for name, c in output_contracts().items()}
 
 
 @dg.asset(
@@ -25,7 +23,7 @@ _SCHEMAS = {name: column_schema(c) for name, c in output_contracts().items()}
     description="One Parquet file per published table and snapshot date (history) plus current/ copies, "
     "data_quality, quarantine and catalog.duckdb. Runs only when every blocking output check passed; "
     "written atomically, so a failed or killed run leaves the previous version intact.",
-    metadata={"dagster/column_schema": _SCHEMAS["customer_segments"]},
+    metadata={"dagster/column_schema": column_schema(load_output_contract("customer_segments"))},
     # A transient file-system error (full disk freed, NFS hiccup) is worth one more try; publishing is
     # atomic and idempotent, so a retry can never leave a mix.
     retry_policy=dg.RetryPolicy(max_retries=1, delay=10),
@@ -73,7 +71,7 @@ def segment_report(context: dg.AssetExecutionContext, segments: SegmentsResource
     as_of = date.fromisoformat(context.partition_key)
     settings = segments.settings()
     with segments.warehouse() as con:
-        tables = snapshot_tables(con, as_of)
+        tables = snapshot_tables(con, as_of, names=("segment_summary", "segment_migrations", "cluster_profiles"))
     summary = pl.from_arrow(tables["segment_summary"])
     moves = pl.from_arrow(tables["segment_migrations"])
     profiles = pl.from_arrow(tables["cluster_profiles"])

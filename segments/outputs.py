@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import duckdb
 import pyarrow as pa
 
-from data_contracts.contracts import Contract, output_contracts
+from data_contracts.contracts import SNAPSHOT_OUTPUTS, Contract, output_contracts
 from segments.warehouse import table_exists
 
 
@@ -18,44 +19,46 @@ def _select(con: duckdb.DuckDBPyConnection, contract: Contract, sql: str, params
     return con.sql(f"select {cols} from ({sql}) order by {order}", params=params).to_arrow_table()
 
 
-def snapshot_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, pa.Table]:
-    """customer_segments, segment_summary, segment_migrations, rfm_cut_points, cluster_profiles for ``as_of``.
+def _empty(contract: Contract) -> str:
+    """A zero-row select with the contract's columns and storage types."""
+    cols = ", ".join(f'cast(null as {c.sql_type}) as "{c.name}"' for c in contract.columns)
+    return f"select {cols} where false"
+
+
+def snapshot_tables(
+    con: duckdb.DuckDBPyConnection, as_of: date, names: Sequence[str] = SNAPSHOT_OUTPUTS
+) -> dict[str, pa.Table]:
+    """The published snapshot tables ``names`` (default: all of them) for ``as_of``.
 
     Rows are sorted by the contract key. Cluster profiles are unpivoted to one row per feature so the
-    published schema does not change when an analyst picks other clustering features.
+    published schema does not change when an analyst picks other clustering features. A table never
+    built yet (no migrations before the second snapshot) comes back empty with its contract's schema.
     """
     contracts = output_contracts()
-    p = {"d": as_of}
-    out = {
-        name: _select(con, contracts[name], f'select * from "{name}" where snapshot_date = $d', p)
-        for name in ("customer_segments", "segment_summary", "rfm_cut_points")
-    }
-    if table_exists(con, "segment_migrations"):
-        out["segment_migrations"] = _select(
-            con, contracts["segment_migrations"], "select * from segment_migrations where snapshot_date = $d", p
-        )
-    else:
-        out["segment_migrations"] = _select(
-            con,
-            contracts["segment_migrations"],
-            "select null::date as snapshot_date, null::date as previous_snapshot_date, null as segmentation, "
-            "null as from_segment, null as to_segment, 0::bigint as customers where false",
-            {},
-        )
-    feature_cols = [
-        r[0][: -len("_mean")] for r in con.execute("describe cluster_profiles").fetchall() if r[0].endswith("_mean")
-    ]
-    unions = " union all ".join(
-        f"select snapshot_date, cluster_id, cluster_name, customers, share, '{f}' as feature, "
-        f'cast("{f}_mean" as double) as mean, cast("{f}_median" as double) as median '
-        f"from cluster_profiles where snapshot_date = $d"
-        for f in feature_cols
-    ) or (
-        "select null::date as snapshot_date, null::bigint as cluster_id, null as cluster_name, "
-        "null::bigint as customers, null::double as share, null as feature, null::double as mean, "
-        "null::double as median where false"
-    )
-    out["cluster_profiles"] = _select(con, contracts["cluster_profiles"], unions, p if feature_cols else {})
+    out: dict[str, pa.Table] = {}
+    for name in names:
+        contract = contracts[name]
+        if not table_exists(con, name):
+            out[name] = _select(con, contract, _empty(contract), {})
+        elif name == "cluster_profiles":
+            features = [
+                r[0][: -len("_mean")]
+                for r in con.execute("describe cluster_profiles").fetchall()
+                if r[0].endswith("_mean")
+            ]
+            unions = " union all ".join(
+                f"select snapshot_date, cluster_id, cluster_name, customers, share, '{f}' as feature, "
+                f'cast("{f}_mean" as double) as mean, cast("{f}_median" as double) as median '
+                f"from cluster_profiles where snapshot_date = $d"
+                for f in features
+            )
+            out[name] = (
+                _select(con, contract, unions, {"d": as_of})
+                if features
+                else _select(con, contract, _empty(contract), {})
+            )
+        else:
+            out[name] = _select(con, contract, f'select * from "{name}" where snapshot_date = $d', {"d": as_of})
     return out
 
 
@@ -64,7 +67,4 @@ def run_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
     contracts = output_contracts()
     dq = _select(con, contracts["data_quality"], "select * from ingest_log where status <> 'unchanged'", {})
     q = _select(con, contracts["quarantine"], "select * from quarantine", {})
-    return {
-        "data_quality": dq,
-        "quarantine": q.sort_by([("source", "ascending"), ("file", "ascending"), ("line", "ascending")]),
-    }
+    return {"data_quality": dq, "quarantine": q}  # quarantine has no key: ordered by source, file, line, ...
