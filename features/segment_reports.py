@@ -8,6 +8,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from segments.warehouse import table_exists
+
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 
@@ -17,10 +19,7 @@ def _sql(name: str) -> str:
 
 def previous_snapshot(con: duckdb.DuckDBPyConnection, as_of: date, table: str = "customer_segments") -> date | None:
     """The latest snapshot date strictly before ``as_of`` in ``table`` (None when there is none)."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_name = $t", {"t": table}
-    ).fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, table):
         return None
     row = con.execute(f'select max(snapshot_date) from "{table}" where snapshot_date < $d', {"d": as_of}).fetchall()
     return row[0][0]
