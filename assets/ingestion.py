@@ -43,9 +43,7 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
                 n = con.execute(f'select count(*) from "{source}"').fetchall()[0][0]
                 return dg.MaterializeResult(metadata={"configured": False, "dagster/row_count": int(n)})
             # The ingest run's own time bounds "timestamp in the future" (orchestration reads the clock).
-            report = ingest_source(
-                con, settings, source, run_id=context.run_id, run_ts=datetime.now(UTC).replace(tzinfo=None)
-            )
+            report = ingest_source(con, settings, source, run_id=context.run_id, run_ts=datetime.now(UTC))
         for f in report.files:
             if f.status == "rejected":
                 context.log.error(f"{source}: rejected {f.path}: {f.error}")

@@ -9,7 +9,7 @@ import yaml
 
 from assets.common import OWNERS, column_schema, markdown_table
 from assets.partitions import snapshot_partitions
-from data_contracts.contracts import load_output_contract
+from data_contracts.contracts import INPUT_SOURCES, load_output_contract
 from features.customer_features import FeatureParams, anonymous_browsing_counts, build_customer_features
 from features.segment_reports import previous_snapshot, segment_migrations, segment_summary
 from models.pipeline import segment_customers
@@ -17,7 +17,7 @@ from models.settings import deep_merge, load_segmentation_settings
 from pipelines.resources import SegmentsResource
 from segments.warehouse import read_snapshot, replace_snapshot
 
-INGESTION = [dg.AssetKey(s) for s in ("orders", "browsing", "feedback", "customers")]
+INGESTION = [dg.AssetKey(s) for s in INPUT_SOURCES]
 
 
 def _schema(name: str) -> dict[str, object]:
@@ -50,33 +50,28 @@ def _snapshot_date(context: dg.AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
 
+# Launchpad field -> (section, key) of the segmentation rules it overrides.
+_CONFIG_KEYS = {
+    "rfm_method": ("rfm", "method"),
+    "segment_map": ("rfm", "segment_map"),
+    "grade_method": ("grades", "method"),
+    "new_days": ("lifecycle", "new_days"),
+    "active_days": ("lifecycle", "active_days"),
+    "churn_days": ("lifecycle", "churn_days"),
+    "k": ("clusters", "k"),
+}
+
+
 def segmentation_overrides(config: SegmentationConfig) -> dict[str, Any]:
     """Run-config values as a ``segmentation:`` override mapping (only what the analyst set)."""
     out: dict[str, Any] = {}
     if config.overrides_yaml.strip():
-        parsed = yaml.safe_load(config.overrides_yaml)
-        if not isinstance(parsed, dict):
+        out = yaml.safe_load(config.overrides_yaml)
+        if not isinstance(out, dict):
             raise dg.Failure("overrides_yaml must be a YAML mapping such as 'clusters: {k: 6}'")
-        out = deep_merge(out, parsed)
-    if config.rfm_method:
-        out = deep_merge(out, {"rfm": {"method": config.rfm_method}})
-    if config.segment_map:
-        out = deep_merge(out, {"rfm": {"segment_map": config.segment_map}})
-    if config.grade_method:
-        out = deep_merge(out, {"grades": {"method": config.grade_method}})
-    life = {
-        k: v
-        for k, v in (
-            ("new_days", config.new_days),
-            ("active_days", config.active_days),
-            ("churn_days", config.churn_days),
-        )
-        if v
-    }
-    if life:
-        out = deep_merge(out, {"lifecycle": life})
-    if config.k:
-        out = deep_merge(out, {"clusters": {"k": config.k}})
+    for field, (section, key) in _CONFIG_KEYS.items():
+        if value := getattr(config, field):
+            out = deep_merge(out, {section: {key: value}})
     return out
 
 
