@@ -143,12 +143,16 @@ def load_contract_file(path: Path) -> Contract:
 
 
 @cache
-def load_contract(name: str) -> Contract:
-    """The packaged contract called ``name`` (e.g. ``orders``)."""
-    path = CONTRACT_DIR / f"{name}.yaml"
+def _packaged(folder: Path, name: str, kind: str) -> Contract:
+    path = folder / f"{name}.yaml"
     if not path.exists():
-        raise ContractError(f"no contract named {name!r} in {CONTRACT_DIR}")
+        raise ContractError(f"no {kind} named {name!r} in {folder}")
     return load_contract_file(path)
+
+
+def load_contract(name: str) -> Contract:
+    """The packaged input contract called ``name`` (e.g. ``orders``)."""
+    return _packaged(CONTRACT_DIR, name, "contract")
 
 
 OUTPUT_DIR = CONTRACT_DIR / "outputs"
@@ -162,13 +166,9 @@ SNAPSHOT_OUTPUTS: tuple[str, ...] = (
 RUN_OUTPUTS: tuple[str, ...] = ("data_quality", "quarantine")
 
 
-@cache
 def load_output_contract(name: str) -> Contract:
     """The output contract of published table ``name``."""
-    path = OUTPUT_DIR / f"{name}.yaml"
-    if not path.exists():
-        raise ContractError(f"no output contract named {name!r} in {OUTPUT_DIR}")
-    return load_contract_file(path)
+    return _packaged(OUTPUT_DIR, name, "output contract")
 
 
 def output_contracts() -> dict[str, Contract]:
