@@ -15,8 +15,8 @@ from typing import Any
 import dagster as dg
 
 from data_contracts.contracts import INPUT_SOURCES, Contract, load_contract, load_output_contract
-from pipelines.resources import SegmentsResource
-from segments.ingest import META_COLUMNS
+from assets.resources import SegmentsResource
+from ingestion.loader import META_COLUMNS
 from segments.warehouse import read_snapshot
 
 # One Dagster check per property family; each family gathers the GX expectations of that kind.

@@ -6,8 +6,8 @@ import dagster as dg
 
 from assets.common import OWNERS, column_schema, markdown_table
 from data_contracts.contracts import INPUT_SOURCES, load_contract
-from pipelines.resources import SegmentsResource
-from segments.ingest import ensure_schema, ingest_source
+from assets.resources import SegmentsResource
+from ingestion.loader import ensure_schema, ingest_source
 
 FILE_COLUMNS = [
     "path",

@@ -8,10 +8,10 @@ import polars as pl
 from assets.common import OWNERS, column_schema, markdown_table
 from assets.partitions import snapshot_partitions
 from data_contracts.contracts import SNAPSHOT_OUTPUTS, load_output_contract, output_contracts
-from pipelines.resources import SegmentsResource
-from segments.outputs import run_tables, snapshot_tables
-from segments.publish import build_catalog, publish, published_snapshots, write_text_atomic
-from segments.report import render_report
+from assets.resources import SegmentsResource
+from publishing.outputs import run_tables, snapshot_tables
+from publishing.parquet import build_catalog, publish, published_snapshots, write_text_atomic
+from publishing.report import render_report
 
 
 @dg.asset(

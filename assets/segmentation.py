@@ -14,7 +14,7 @@ from features.customer_features import FeatureParams, anonymous_browsing_counts,
 from features.segment_reports import previous_snapshot, segment_migrations, segment_summary
 from models.pipeline import segment_customers
 from models.settings import deep_merge, load_segmentation_settings
-from pipelines.resources import SegmentsResource
+from assets.resources import SegmentsResource
 from segments.warehouse import read_snapshot, replace_snapshot
 
 INGESTION = [dg.AssetKey(s) for s in INPUT_SOURCES]

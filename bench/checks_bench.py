@@ -21,7 +21,7 @@ from assets.checks import validate_snapshot
 from data_contracts import quality as q
 from data_contracts.contracts import load_contract
 from data_contracts.suites import build_suite, validate
-from segments.ingest import META_COLUMNS
+from ingestion.loader import META_COLUMNS
 
 AS_OF = date(2026, 11, 21)
 SEGMENT_COLUMNS = (

@@ -20,7 +20,7 @@ import dagster as dg
 import yaml
 
 from pipelines.definitions import all_assets, all_checks
-from pipelines.resources import SegmentsResource
+from assets.resources import SegmentsResource
 
 AS_OF = "2026-11-21"
 

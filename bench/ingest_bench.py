@@ -72,7 +72,7 @@ def child(mode: str, work: Path) -> None:
         con.close()
     else:
         from segments.config import settings_from_dict
-        from segments.ingest import ingest_source
+        from ingestion.loader import ingest_source
         from segments.warehouse import connect
 
         fmt = mode.split("-")[1]

@@ -24,9 +24,9 @@ from features.customer_features import build_customer_features
 from features.segment_reports import segment_summary
 from models.pipeline import segment_customers
 from models.settings import load_segmentation_settings
-from segments.ingest import ensure_schema
-from segments.outputs import snapshot_tables
-from segments.publish import build_catalog, publish
+from ingestion.loader import ensure_schema
+from publishing.outputs import snapshot_tables
+from publishing.parquet import build_catalog, publish
 from segments.warehouse import read_snapshot, replace_snapshot
 
 AS_OF = date(2026, 11, 21)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from segments.config import Settings
-from segments.ingest import discover_files
+from ingestion.loader import discover_files
 
 
 def previous_business_day(moment: datetime, time_zone: str) -> str:

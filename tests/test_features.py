@@ -584,7 +584,7 @@ def test_missing_orders_table_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_runs_on_the_ingestion_schema(tmp_path: Path) -> None:
-    ingest = pytest.importorskip("segments.ingest")
+    ingest = pytest.importorskip("ingestion.loader")
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     try:
         ingest.ensure_schema(con)

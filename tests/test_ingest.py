@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from segments.config import Settings
-from segments.ingest import FileRejected, IngestReport, detect_format, discover_files, ingest_source
+from ingestion.loader import FileRejected, IngestReport, detect_format, discover_files, ingest_source
 from segments.warehouse import connect
 
 RUN_TS = datetime(2026, 11, 22, 12)

@@ -19,7 +19,7 @@ from data_contracts.contracts import output_contracts
 from pipelines.definitions import build_definitions, defs
 from pipelines.runner import QUIET, run_pipeline
 from pipelines.schedules import previous_business_day
-from segments.cli import main as cli_main
+from pipelines.cli import main as cli_main
 from segments.sample_data import generate
 
 AS_OF = date(2026, 11, 21)
@@ -258,7 +258,7 @@ def test_invalid_segmentation_rules_fail_before_any_work(tmp_path: Path, capsys:
 
 
 def test_committed_data_dictionary_matches_the_output_contracts() -> None:
-    from segments.dictionary import render_data_dictionary
+    from publishing.dictionary import render_data_dictionary
 
     committed = (Path(__file__).resolve().parents[1] / "docs" / "data_dictionary.md").read_text(encoding="utf-8")
     assert committed == render_data_dictionary(output_contracts().values()), "run `segments docs` to regenerate"

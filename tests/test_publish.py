@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_contracts.contracts import Contract, load_contract_file
-from segments import publish as pub
-from segments.dictionary import dagster_column_schema, render_data_dictionary
+from publishing import parquet as pub
+from publishing.dictionary import dagster_column_schema, render_data_dictionary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -390,7 +390,7 @@ KILL_SCRIPT = (
         from pathlib import Path
         import pyarrow as pa
         from data_contracts.contracts import load_contract_file
-        from segments import publish as pub
+        from publishing import parquet as pub
 
         mode, root, contracts_dir = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
         KILL_DAY = date.fromisoformat(sys.argv[4])

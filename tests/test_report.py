@@ -6,7 +6,7 @@ from datetime import date
 
 import polars as pl
 
-from segments.report import render_report
+from publishing.report import render_report
 
 D = date(2026, 11, 21)
 

@@ -119,7 +119,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from segments.exports import ExportError, export_segment
+    from publishing.exports import ExportError, export_segment
 
     try:
         path, rows = export_segment(settings.published_dir, by=args.by, segment=args.segment, out=args.out)
@@ -132,7 +132,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 def _docs(args: argparse.Namespace) -> int:
     from data_contracts.contracts import output_contracts
-    from segments.dictionary import render_data_dictionary
+    from publishing.dictionary import render_data_dictionary
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render_data_dictionary(output_contracts().values()), encoding="utf-8")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from segments.publish import current_path
+from publishing.parquet import current_path
 
 # What a CRM import needs to act on a segment: the id, the labels, and the numbers that explain them.
 EXPORT_COLUMNS = [
