@@ -14,8 +14,8 @@ from typing import Any
 
 import dagster as dg
 
-from data_contracts.contracts import INPUT_SOURCES, Contract, load_contract, load_output_contract
 from assets.resources import SegmentsResource
+from data_contracts.contracts import INPUT_SOURCES, Contract, load_contract, load_output_contract
 from ingestion.loader import META_COLUMNS
 from segments.warehouse import read_snapshot
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from assets.common import OWNERS, column_schema, markdown_table
-from data_contracts.contracts import INPUT_SOURCES, load_contract
 from assets.resources import SegmentsResource
+from data_contracts.contracts import INPUT_SOURCES, load_contract
 from ingestion.loader import ensure_schema, ingest_source
 
 FILE_COLUMNS = [

@@ -7,8 +7,8 @@ import polars as pl
 
 from assets.common import OWNERS, column_schema, markdown_table
 from assets.partitions import snapshot_partitions
-from data_contracts.contracts import SNAPSHOT_OUTPUTS, load_output_contract, output_contracts
 from assets.resources import SegmentsResource
+from data_contracts.contracts import SNAPSHOT_OUTPUTS, load_output_contract, output_contracts
 from publishing.outputs import run_tables, snapshot_tables
 from publishing.parquet import build_catalog, publish, published_snapshots, write_text_atomic
 from publishing.report import render_report

@@ -9,12 +9,12 @@ import yaml
 
 from assets.common import OWNERS, column_schema, markdown_table
 from assets.partitions import snapshot_partitions
+from assets.resources import SegmentsResource
 from data_contracts.contracts import INPUT_SOURCES, load_output_contract
 from features.customer_features import FeatureParams, anonymous_browsing_counts, build_customer_features
 from features.segment_reports import previous_snapshot, segment_migrations, segment_summary
 from models.pipeline import segment_customers
 from models.settings import deep_merge, load_segmentation_settings
-from assets.resources import SegmentsResource
 from segments.warehouse import read_snapshot, replace_snapshot
 
 INGESTION = [dg.AssetKey(s) for s in INPUT_SOURCES]

@@ -19,8 +19,8 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from pipelines.definitions import all_assets, all_checks
 from assets.resources import SegmentsResource
+from pipelines.definitions import all_assets, all_checks
 
 AS_OF = "2026-11-21"
 

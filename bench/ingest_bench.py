@@ -71,8 +71,8 @@ def child(mode: str, work: Path) -> None:
         n = con.execute("select count(*) from orders").fetchall()[0][0]
         con.close()
     else:
-        from segments.config import settings_from_dict
         from ingestion.loader import ingest_source
+        from segments.config import settings_from_dict
         from segments.warehouse import connect
 
         fmt = mode.split("-")[1]

@@ -22,9 +22,9 @@ import duckdb
 from data_contracts.contracts import output_contracts
 from features.customer_features import build_customer_features
 from features.segment_reports import segment_summary
+from ingestion.loader import ensure_schema
 from models.pipeline import segment_customers
 from models.settings import load_segmentation_settings
-from ingestion.loader import ensure_schema
 from publishing.outputs import snapshot_tables
 from publishing.parquet import build_catalog, publish
 from segments.warehouse import read_snapshot, replace_snapshot

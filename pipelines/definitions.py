@@ -9,8 +9,8 @@ import dagster as dg
 from assets.checks import input_checks, output_checks, output_contract_checks
 from assets.ingestion import ingestion_assets
 from assets.publishing import publishing_assets
-from assets.segmentation import snapshot_assets
 from assets.resources import SegmentsResource
+from assets.segmentation import snapshot_assets
 from pipelines.schedules import build_landing_sensor, build_nightly_schedule
 from segments.config import ConfigError, Settings, load_settings
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from segments.config import Settings
 from ingestion.loader import discover_files
+from segments.config import Settings
 
 
 def previous_business_day(moment: datetime, time_zone: str) -> str:

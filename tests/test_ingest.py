@@ -16,8 +16,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from segments.config import Settings
 from ingestion.loader import FileRejected, IngestReport, detect_format, discover_files, ingest_source
+from segments.config import Settings
 from segments.warehouse import connect
 
 RUN_TS = datetime(2026, 11, 22, 12)

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from data_contracts.contracts import output_contracts
+from pipelines.cli import main as cli_main
 from pipelines.definitions import build_definitions, defs
 from pipelines.runner import QUIET, run_pipeline
 from pipelines.schedules import previous_business_day
-from pipelines.cli import main as cli_main
 from segments.sample_data import generate
 
 AS_OF = date(2026, 11, 21)
