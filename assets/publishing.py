@@ -8,7 +8,9 @@ import polars as pl
 from assets.common import OWNERS, column_schema, markdown_table
 from assets.partitions import snapshot_partitions
 from assets.resources import SegmentsResource
-from data_contracts.contracts import SNAPSHOT_OUTPUTS, load_output_contract, output_contracts
+from data_contracts.contracts import SNAPSHOT_OUTPUTS, load_output_contract
+from models.published_columns import published_contracts
+from models.settings import load_segmentation_settings
 from publishing.outputs import run_tables, snapshot_tables
 from publishing.parquet import build_catalog, publish, published_snapshots, write_text_atomic
 from publishing.report import render_report
@@ -31,9 +33,9 @@ from publishing.report import render_report
 def published_tables(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
     as_of = date.fromisoformat(context.partition_key)
     settings = segments.settings()
-    contracts = output_contracts()
+    contracts = published_contracts(load_segmentation_settings(settings.segmentation))
     with segments.warehouse() as con:
-        snap = snapshot_tables(con, as_of)
+        snap = snapshot_tables(con, as_of, contracts=contracts)
         run = run_tables(con)
     report = publish(settings.published_dir, snap, snapshot_date=as_of, contracts=contracts)
     run_report = publish(settings.published_dir, run, snapshot_date=None, contracts=contracts)

@@ -12,8 +12,12 @@ from assets.partitions import snapshot_partitions
 from assets.resources import SegmentsResource
 from data_contracts.contracts import INPUT_SOURCES, load_output_contract
 from features.customer_features import FeatureParams, anonymous_browsing_counts, build_customer_features
+from features.customer_history import previous_history
 from features.segment_reports import previous_snapshot, segment_migrations, segment_summary
+from models.overrides import load_overrides
 from models.pipeline import segment_customers
+from models.published_columns import finalize_customers
+from models.registry import builtin_registry
 from models.settings import deep_merge, load_segmentation_settings
 from segments.warehouse import read_snapshot, replace_snapshot
 
@@ -141,6 +145,14 @@ def _sizes_table(frame: pl.DataFrame, column: str) -> dg.MetadataValue:
             metadata=_schema("rfm_cut_points"),
         ),
         dg.AssetSpec(
+            "override_audit",
+            deps=["customer_features"],
+            kinds={"duckdb"},
+            owners=OWNERS,
+            description="One row per snapshot date and line of the overrides file: applied, expired or refused.",
+            metadata=_schema("override_audit"),
+        ),
+        dg.AssetSpec(
             "cluster_profiles",
             deps=["customer_features"],
             kinds={"duckdb"},
@@ -161,14 +173,18 @@ def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, 
         prev = previous_snapshot(con, as_of, "cluster_centroids")
         prev_centroids = read_snapshot(con, "cluster_centroids", prev) if prev else None
         result = segment_customers(features, seg_settings, previous_centroids=prev_centroids)
-        replace_snapshot(con, "customer_segments", result.customers, as_of)
+        # Classification hook: manual overrides, then per-customer history (previous value, since when).
+        prev_date, previous = previous_history(con, as_of, builtin_registry(seg_settings))
+        overrides = load_overrides(settings.overrides_file)
+        customers, audit = finalize_customers(result.customers, overrides, previous, prev_date, seg_settings, as_of)
+        replace_snapshot(con, "customer_segments", customers, as_of)
+        replace_snapshot(con, "override_audit", audit, as_of)
         replace_snapshot(con, "rfm_cut_points", result.cut_points, as_of)
         replace_snapshot(con, "cluster_profiles", result.cluster_profiles, as_of)
         if result.centroids is not None and not result.centroids.is_empty():
             replace_snapshot(con, "cluster_centroids", result.centroids, as_of)
     for warning in result.warnings:
         context.log.warning(warning)
-    customers = result.customers
     yield dg.MaterializeResult(
         asset_key="customer_segments",
         metadata={
@@ -183,6 +199,23 @@ def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, 
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings) or "none"),
             "parameters": dg.MetadataValue.json(result.params),
             "previous_centroids_from": prev.isoformat() if prev else "none (first snapshot)",
+            "tag_counts": markdown_table(
+                [
+                    {"tag": t, "customers": int(customers[t].sum())}
+                    for t in customers.columns
+                    if t.startswith("tag_") and not t.endswith(("_computed", "_previous", "_since"))
+                ],
+                ["tag", "customers"],
+            ),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="override_audit",
+        metadata={
+            "dagster/row_count": audit.height,
+            "overrides": markdown_table(
+                audit.to_dicts(), ["line", "customer_id", "field", "value", "status", "detail"]
+            ),
         },
     )
     yield dg.MaterializeResult(

@@ -1,8 +1,9 @@
 """The registry of segmentations: every column of ``customer_segments`` that puts a customer in a class.
 
 One entry per segmentation (RFM segment, 8-class value map, each A/B/C grade, lifecycle stage, the
-classifications of the config (value tier first), cluster, and one per tag): its column, its ordered labels (English key, English and
-Chinese display names) and what consumes it (summary, migrations, size-drift check, export, report).
+classifications of the config (value tier first), cluster, and one per tag): its column, its ordered
+labels (English key, English and Chinese display names) and what consumes it (summary, migrations,
+size-drift check, export, report).
 ``segment_summary``, ``segment_migrations``, the drift and unassigned checks, ``segments export --by``,
 the report and the data dictionary all iterate this registry, so adding a segmentation is one entry.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import duckdb
@@ -26,15 +26,20 @@ def _empty(contract: Contract) -> str:
 
 
 def snapshot_tables(
-    con: duckdb.DuckDBPyConnection, as_of: date, names: Sequence[str] = SNAPSHOT_OUTPUTS
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    names: Sequence[str] = SNAPSHOT_OUTPUTS,
+    contracts: Mapping[str, Contract] | None = None,
 ) -> dict[str, pa.Table]:
     """The published snapshot tables ``names`` (default: all of them) for ``as_of``.
 
     Rows are sorted by the contract key. Cluster profiles are unpivoted to one row per feature so the
     published schema does not change when an analyst picks other clustering features. A table never
     built yet (no migrations before the second snapshot) comes back empty with its contract's schema.
+    ``contracts`` defaults to the packaged ones (pass the config's, whose customer_segments has the
+    classification and tag columns).
     """
-    contracts = output_contracts()
+    contracts = contracts or output_contracts()
     out: dict[str, pa.Table] = {}
     for name in names:
         contract = contracts[name]
