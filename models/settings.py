@@ -244,9 +244,11 @@ class SegmentationSettings(_Strict):
 
     @model_validator(mode="after")
     def _rules_compile(self) -> SegmentationSettings:
-        from models.classifications import compile_settings_rules
+        from models.rule_lint import lint_rules
 
-        compile_settings_rules(self)
+        errors = [f for f in lint_rules(self) if f.severity == "error"]  # parses and type-checks every rule
+        if errors:
+            raise ValueError("; ".join(f"{f.where}: {f.message}" for f in errors))
         return self
 
     def active_classifications(self) -> dict[str, ClassificationSettings]:

@@ -45,15 +45,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--as-of", type=_parse_date, help="snapshot date D (default: the last order date in the data)")
 
     e = sub.add_parser("export", help="export the current customers of a segment as a CSV for CRM import")
-    e.add_argument("--segment", required=True, help="segment key, e.g. champions (see segment_summary)")
+    which = e.add_mutually_exclusive_group(required=True)
+    which.add_argument("--segment", help="segment key, e.g. champions (see segment_summary)")
+    which.add_argument("--tag", help="tag name: export the customers carrying it, e.g. high_value_active")
     e.add_argument(
         "--by",
         default="rfm_segment",
-        choices=["rfm_segment", "value_class", "lifecycle_stage", "value_tier", "overall_grade", "cluster_name"],
-        help="which segmentation --segment refers to",
+        help="which segmentation column --segment refers to: rfm_segment, value_class, lifecycle_stage, "
+        "value_tier, overall_grade, cluster_name or a classification of the config",
     )
     e.add_argument("--format", default="csv", choices=["csv"])
     e.add_argument("--out", type=Path, help="output file (default: <published_dir>/exports/<by>=<segment>.csv)")
+
+    x = sub.add_parser("explain", help="show a customer's portrait: every label and the rule that gave it")
+    x.add_argument("customer_id")
+    x.add_argument("--as-of", type=_parse_date, help="snapshot date (default: the current published snapshot)")
+    x.add_argument("--json", action="store_true", help="print JSON (for a CRM) instead of text")
 
     d = sub.add_parser("docs", help="write the data dictionary (docs/data_dictionary.md) from the output contracts")
     d.add_argument("--out", type=Path, default=Path("docs/data_dictionary.md"))
@@ -76,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return _export(args, settings)
     if args.command == "docs":
         return _docs(args)
+    if args.command == "explain":
+        return _explain(args, settings)
     return 2  # pragma: no cover - argparse enforces the choices
 
 
@@ -119,14 +128,39 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from publishing.exports import ExportError, export_segment
+    from publishing.exports import ExportError, export_segment, export_tag
 
     try:
-        path, rows = export_segment(settings.published_dir, by=args.by, segment=args.segment, out=args.out)
+        if args.tag:
+            path, rows = export_tag(settings.published_dir, tag=args.tag, out=args.out)
+        else:
+            path, rows = export_segment(settings.published_dir, by=args.by, segment=args.segment, out=args.out)
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"exported {rows:,} customers of {args.by}={args.segment} to {path}")
+    what = f"tag {args.tag}" if args.tag else f"{args.by}={args.segment}"
+    print(f"exported {rows:,} customers of {what} to {path}")
+    return 0
+
+
+def _explain(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from models.explain import ExplainError, portrait, render_portrait
+    from models.settings import load_segmentation_settings
+
+    try:
+        p = portrait(
+            settings.published_dir,
+            args.customer_id,
+            load_segmentation_settings(settings.segmentation),
+            as_of=args.as_of,
+            warehouse=settings.warehouse,
+        )
+    except ExplainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(p, ensure_ascii=False, indent=2) if args.json else render_portrait(p))
     return 0
 
 
