@@ -85,7 +85,9 @@ def test_classification_tag_and_override_are_published_in_customer_segments(user
     # the rule, recomputed by hand from the published numbers, for everyone not overridden
     others = seg.filter(pl.col("customer_id") != cid)
     expected = (
-        pl.when((pl.col("monetary") >= 2000) & (pl.col("frequency") >= 2)).then(pl.lit("big")).otherwise(pl.lit("small"))
+        pl.when((pl.col("monetary") >= 2000) & (pl.col("frequency") >= 2))
+        .then(pl.lit("big"))
+        .otherwise(pl.lit("small"))
     )
     assert others["spend_band"].to_list() == others.select(expected)["literal"].to_list()
     fans = others.filter(pl.col("online_share").fill_null(0) >= 0.8)
