@@ -209,6 +209,10 @@ def apply_overrides(
     ``tags`` is rebuilt from the effective tag flags. Returns (frame, override_audit rows).
     """
     applied, audit = resolve_overrides(frame, overrides, registry, as_of)
+    names = dict(names)
+    if {"cluster_id", "cluster_name"} <= set(frame.columns):  # cluster names are per snapshot
+        pairs = frame.select("cluster_id", "cluster_name").drop_nulls().unique().rows()
+        names["cluster_id"] = {str(i): n for i, n in pairs}
     segs = [s for s in registry if s.column in frame.columns]
     frame = frame.with_columns(pl.col(s.column).alias(f"{s.column}_computed") for s in segs)
     by_col: dict[str, dict[str, Any]] = {}
