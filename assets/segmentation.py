@@ -13,6 +13,7 @@ from assets.resources import SegmentsResource
 from data_contracts.contracts import INPUT_SOURCES, load_output_contract
 from features.customer_features import FeatureParams, anonymous_browsing_counts, build_customer_features
 from features.customer_history import previous_history
+from features.group_summary import segment_summary_by_group
 from features.segment_reports import previous_snapshot, segment_migrations, segment_summary
 from models.overrides import load_overrides
 from models.pipeline import segment_customers
@@ -260,6 +261,28 @@ def segment_summary_table(context: dg.AssetExecutionContext, segments: SegmentsR
 
 
 @dg.asset(
+    name="segment_summary_by_group",
+    partitions_def=snapshot_partitions,
+    deps=["customer_segments"],
+    group_name="segmentation",
+    kinds={"duckdb", "sql"},
+    owners=OWNERS,
+    description="One row per snapshot date, region (summary_group_by), segmentation and segment: customers, "
+    "share within the region and revenue.",
+    metadata=_schema("segment_summary_by_group"),
+)
+def segment_summary_by_group_table(
+    context: dg.AssetExecutionContext, segments: SegmentsResource
+) -> dg.MaterializeResult:
+    as_of = _snapshot_date(context)
+    groups = tuple(load_segmentation_settings(segments.settings().segmentation).summary_group_by)
+    with segments.warehouse() as con:
+        summary = segment_summary_by_group(con, as_of, segments.registry(), groups)
+        replace_snapshot(con, "segment_summary_by_group", summary, as_of)
+    return dg.MaterializeResult(metadata={"dagster/row_count": summary.height, "group_by": ", ".join(groups)})
+
+
+@dg.asset(
     name="segment_migrations",
     partitions_def=snapshot_partitions,
     deps=["customer_segments"],
@@ -288,4 +311,10 @@ def segment_migrations_table(context: dg.AssetExecutionContext, segments: Segmen
     )
 
 
-snapshot_assets = [customer_features, segmentation, segment_summary_table, segment_migrations_table]
+snapshot_assets = [
+    customer_features,
+    segmentation,
+    segment_summary_table,
+    segment_summary_by_group_table,
+    segment_migrations_table,
+]

@@ -164,6 +164,7 @@ SNAPSHOT_OUTPUTS: tuple[str, ...] = (
     "rfm_cut_points",
     "cluster_profiles",
     "override_audit",
+    "segment_summary_by_group",
 )
 RUN_OUTPUTS: tuple[str, ...] = ("data_quality", "quarantine")
 

@@ -240,6 +240,7 @@ class SegmentationSettings(_Strict):
     classifications: dict[str, ClassificationSettings]
     tags: dict[str, TagSettings]
     rule_lint: RuleLintSettings
+    summary_group_by: list[str]
     clusters: ClusterSettings
 
     @model_validator(mode="after")
@@ -250,6 +251,17 @@ class SegmentationSettings(_Strict):
         if errors:
             raise ValueError("; ".join(f"{f.where}: {f.message}" for f in errors))
         return self
+
+    @field_validator("summary_group_by")
+    @classmethod
+    def _group_columns(cls, values: list[str]) -> list[str]:
+        from data_contracts.contracts import load_output_contract
+
+        strings = [c.name for c in load_output_contract("customer_segments").columns if c.type == "string"]
+        bad = [v for v in values if v not in strings]
+        if bad:
+            raise ValueError(f"unknown grouping column(s) {bad}; string columns of customer_segments: {strings}")
+        return values
 
     def active_classifications(self) -> dict[str, ClassificationSettings]:
         """Enabled classifications in config order (value_tier first by default)."""

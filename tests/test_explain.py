@@ -135,7 +135,8 @@ def test_explain_gives_every_reason_for_a_hand_made_customer(tmp_path: Path) -> 
         "Cluster: 0 high spend; next nearest 1 at distance 3.0",
         "  value_tier           high_value (高价值)  <- overall_grade in ('A', 'B')  [override; computed general]",
         "Tags: cart_abandoner",
-        "  line 2: value_tier = 高价值 [applied] value_tier: general -> high_value — key account (li.na, expires 2026-12-31)",
+        "  line 2: value_tier = 高价值 [applied] value_tier: general -> high_value — key account "
+        "(li.na, expires 2026-12-31)",
         "  lifecycle_stage          active / new / 2026-11-20",
     ):
         assert line in text.splitlines(), line
