@@ -110,6 +110,11 @@ def test_summary_counts_the_new_classification_and_tag(user_run) -> None:
     assert band == dict(seg.group_by("spend_band").len().iter_rows())
     tag = dict(summary.filter(pl.col("segmentation") == "tag_online_fan").select("segment", "customers").iter_rows())
     assert tag["true"] == int(seg["tag_online_fan"].sum())
+    by_region = _current(root, "segment_summary_by_group").filter(pl.col("segmentation") == "spend_band")
+    expected = seg.group_by(pl.col("region").fill_null("unknown"), "spend_band").len()
+    assert sorted(by_region.select("group_value", "segment", "customers").rows()) == sorted(expected.rows())
+    shares = by_region.group_by("group_value").agg(pl.col("share").sum())["share"].to_list()
+    assert all(abs(x - 1) < 1e-9 for x in shares)
 
 
 def test_override_audit_records_applied_expired_and_refused(user_run) -> None:
