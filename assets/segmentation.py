@@ -19,6 +19,7 @@ from models.overrides import load_overrides
 from models.pipeline import segment_customers
 from models.published_columns import finalize_customers
 from models.registry import builtin_registry
+from models.rule_lint import lint_rules, lint_snapshot
 from models.settings import deep_merge, load_segmentation_settings
 from segments.warehouse import read_snapshot, replace_snapshot
 
@@ -184,7 +185,8 @@ def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, 
         replace_snapshot(con, "cluster_profiles", result.cluster_profiles, as_of)
         if result.centroids is not None and not result.centroids.is_empty():
             replace_snapshot(con, "cluster_centroids", result.centroids, as_of)
-    for warning in result.warnings:
+    findings = [*lint_rules(seg_settings), *lint_snapshot(customers, as_of, seg_settings)]
+    for warning in [*result.warnings, *(f"{f.where}: {f.message}" for f in findings)]:
         context.log.warning(warning)
     yield dg.MaterializeResult(
         asset_key="customer_segments",
@@ -200,6 +202,7 @@ def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, 
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings) or "none"),
             "parameters": dg.MetadataValue.json(result.params),
             "previous_centroids_from": prev.isoformat() if prev else "none (first snapshot)",
+            "rule_findings": dg.MetadataValue.md("\n".join(f"- {f.where}: {f.message}" for f in findings) or "none"),
             "tag_counts": markdown_table(
                 [
                     {"tag": t, "customers": int(customers[t].sum())}
