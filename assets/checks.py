@@ -104,7 +104,7 @@ def validate_view(con: Any, view: str, select_sql: str, suite: Any) -> Any:
     A plain view, not a temp one: the validator reads through cursors, which do not see temp objects.
     ``select_sql`` holds only identifiers from contracts and literals we formatted ourselves.
     """
-    from data_contracts.suites import validate
+    from data_contracts.gx_runner import validate
 
     con.execute(f'create or replace view "{view}" as {select_sql}')
     try:

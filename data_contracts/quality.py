@@ -18,15 +18,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
-from data_contracts.suites import (
-    MAX_EXAMPLES,
-    ExpectationOutcome,
-    Severity,
-    ValidationReport,
-    jsonable,
-    quote_identifier,
-    run_expectations,
-)
+from data_contracts.gx_runner import quote_identifier, run_expectations
+from data_contracts.outcomes import MAX_EXAMPLES, ExpectationOutcome, Severity, ValidationReport, jsonable
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -19,13 +19,9 @@ import pytest
 
 from data_contracts import quality
 from data_contracts.contracts import Contract, ContractError, load_contract
-from data_contracts.suites import (
-    ExpectationOutcome,
-    ValidationReport,
-    build_suite,
-    severity_of,
-    validate,
-)
+from data_contracts.gx_runner import validate
+from data_contracts.outcomes import ExpectationOutcome, ValidationReport, severity_of
+from data_contracts.suites import build_suite
 
 RUN = datetime(2025, 6, 1, 2, 0)
 ACCEPTED = {"currencies": ["CNY", "HKD"]}
