@@ -147,7 +147,8 @@ def resolve_overrides(
     frame: pl.DataFrame, overrides: list[Override], registry: Registry, as_of: date
 ) -> tuple[dict[tuple[str, str], Any], pl.DataFrame]:
     """Which overrides apply to snapshot ``as_of``: {(customer_id, column): value} and the audit rows."""
-    ids = set(frame["customer_id"].to_list())
+    named = {o.customer_id for o in overrides}
+    ids = set(frame.filter(pl.col("customer_id").is_in(list(named)))["customer_id"].to_list()) if named else set()
     cluster_ids = set(frame["cluster_id"].drop_nulls().to_list()) if "cluster_id" in frame.columns else set()
     audit: list[dict[str, Any]] = []
     candidates: dict[tuple[str, str], list[tuple[dict[str, Any], Any]]] = {}
@@ -181,7 +182,12 @@ def resolve_overrides(
             continue
         candidates.setdefault((o.customer_id, seg.column), []).append((row, value))
     applied: dict[tuple[str, str], Any] = {}
-    computed = frame.select("customer_id", *{col for _, col in candidates}).rows_by_key("customer_id", named=True)
+    wanted = [cid for cid, _ in candidates]
+    computed = (
+        frame.filter(pl.col("customer_id").is_in(wanted))
+        .select("customer_id", *{col for _, col in candidates})
+        .rows_by_key("customer_id", named=True)
+    )
     for (cid, col), items in candidates.items():
         current = _text(computed[cid][0][col])
         values = {v for _, v in items}
