@@ -106,6 +106,8 @@ class Settings(BaseModel):
     published_dir: Path = Path("data/published")
     time_zone: str = "UTC"
     currency: str = "CNY"
+    # What the report and exports show: English or Chinese display names and headings.
+    language: Literal["en", "zh"] = "en"
     currencies: list[str] = Field(default_factory=list)
     snapshot_start: date = date(2025, 1, 1)
     # DuckDB spills to disk beyond this; keeps a run's peak memory bounded (PRODUCT.md §6: < 6 GB).
