@@ -47,7 +47,7 @@ def size_bars(rows: Sequence[dict[str, Any]], count_title: str) -> str:
             "customers:Q",
             title=count_title,
             scale=alt.Scale(domain=[0, top * 1.35]),  # room for the annotation right of the longest bar
-            axis=alt.Axis(format=",d", tickCount=4),
+            axis=alt.Axis(format=",d", tickCount=4, tickMinStep=1),
         ),
     )
     bars = base.mark_bar(color=BAR_COLOR, height={"band": 0.75})
