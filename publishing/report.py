@@ -93,7 +93,7 @@ def _totals(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, Any]:
     return out
 
 
-def _order_keys(seg: Segmentation, keys: Sequence[str], cluster_names: dict[str, str]) -> list[str]:
+def _order_keys(seg: Segmentation, keys: Sequence[str]) -> list[str]:
     """Registry label order, then other keys (cluster ids numerically), 'unassigned' last."""
     known = [k for k in seg.keys if k in keys]
     others = sorted(
@@ -136,7 +136,7 @@ def _segmentation(
     )
     now = {r["segment"]: r for r in summary if r["snapshot_date"] == as_of}
     rows = []
-    for key in _order_keys(seg, list(now), cluster_names):
+    for key in _order_keys(seg, list(now)):
         r = now[key]
         revenue = _num(r["revenue"]) or 0.0
         rows.append(
@@ -164,9 +164,7 @@ def _segmentation(
         "rows": rows,
         "snapshots": [d.isoformat() for d in dates],
         "trend": trend,
-        "trend_names": {
-            k: _names(seg, k, cluster_names) for k in _order_keys(seg, sorted({t["key"] for t in trend}), cluster_names)
-        },
+        "trend_names": {k: _names(seg, k, cluster_names) for k in _order_keys(seg, sorted({t["key"] for t in trend}))},
         "migration": None,
     }
     if seg.migrations and table_exists(con, "segment_migrations"):
@@ -188,7 +186,7 @@ def _migration(
         return None
 
     def axis(values: set[str], current: bool) -> list[dict[str, str]]:
-        keys = _order_keys(seg, sorted(values - {NONE_SEGMENT}), cluster_names)
+        keys = _order_keys(seg, sorted(values - {NONE_SEGMENT}))
         keys += [NONE_SEGMENT] if NONE_SEGMENT in values else []
         return [{"key": k, **_names(seg, k, cluster_names, current=current)} for k in keys]
 
