@@ -57,17 +57,23 @@ def report_is_current(published_dir, as_of: date) -> bool:
     return as_of >= max(published_snapshots(published_dir, "customer_segments"), default=as_of)
 
 
-def failed_warn_checks(context: dg.AssetExecutionContext) -> list[str]:
-    """Failed WARN checks evaluated so far in this run, as "asset / check: description" lines."""
+def failed_warn_checks(context: dg.AssetExecutionContext, max_examples: int = 3) -> list[str]:
+    """Failed WARN checks evaluated so far in this run: "asset / check: description; examples" lines."""
     records = context.instance.get_records_for_run(
         run_id=context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ).records
     out = []
     for record in records:
         ev = record.event_log_entry.dagster_event.event_specific_data  # AssetCheckEvaluation
-        if not ev.passed and ev.severity == dg.AssetCheckSeverity.WARN:
-            detail = f": {ev.description}" if ev.description else ""
-            out.append(f"{ev.asset_key.to_user_string()} / {ev.check_name}{detail}")
+        if ev.passed or ev.severity != dg.AssetCheckSeverity.WARN:
+            continue
+        examples = ev.metadata.get("examples")
+        shown = list(examples.value)[:max_examples] if examples is not None and examples.value else []
+        details = [ev.description or ""] + [
+            ", ".join(f"{k} {v}" for k, v in e.items()) if isinstance(e, dict) else str(e) for e in shown
+        ]
+        detail = "; ".join(d for d in details if d)
+        out.append(f"{ev.asset_key.to_user_string()} / {ev.check_name}" + (f": {detail}" if detail else ""))
     return sorted(out)
 
 

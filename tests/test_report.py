@@ -15,6 +15,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from assets.partitions import snapshot_partitions
 from assets.publishing import segment_report
 from assets.resources import SegmentsResource
 from models.registry import Registry, builtin_registry
@@ -296,6 +297,30 @@ def test_language_must_be_en_or_zh(tmp_path: Path) -> None:
     assert settings_from_dict({**raw, "language": "zh"}, base_dir=tmp_path).language == "zh"
 
 
+@dg.asset(
+    name="published_tables",
+    partitions_def=snapshot_partitions,
+    check_specs=[
+        dg.AssetCheckSpec("share_drift", asset="published_tables"),
+        dg.AssetCheckSpec("quiet", asset="published_tables"),
+    ],
+)
+def published_tables_with_a_failed_warn_check() -> dg.MaterializeResult:
+    """Stands in for publishing: one failed and one passed WARN check evaluated before the report runs."""
+    drift = [{"segment": "champions", "share_change": 0.25}]
+    return dg.MaterializeResult(
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="share_drift",
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"examples": dg.MetadataValue.json(drift)},
+            ),
+            dg.AssetCheckResult(check_name="quiet", passed=True, severity=dg.AssetCheckSeverity.WARN),
+        ]
+    )
+
+
 def test_segment_report_asset_writes_the_dated_and_current_page(tmp_path: Path, make_settings) -> None:
     settings = make_settings(language="zh")
     db = duckdb.connect(str(settings.warehouse))
@@ -308,7 +333,7 @@ def test_segment_report_asset_writes_the_dated_and_current_page(tmp_path: Path, 
         encoding="utf-8",
     )
     result = dg.materialize(
-        [segment_report],
+        [published_tables_with_a_failed_warn_check, segment_report],
         partition_key=D.isoformat(),
         resources={"segments": SegmentsResource(config_path=str(config))},
         instance=dg.DagsterInstance.ephemeral(),
@@ -320,3 +345,7 @@ def test_segment_report_asset_writes_the_dated_and_current_page(tmp_path: Path, 
     assert (settings.published_dir / "current" / "segment_report.html").read_text(encoding="utf-8") == page
     meta = result.asset_materializations_for_node("segment_report")[0].metadata
     assert meta["customers"].value == 4 and meta["language"].value == "zh"
+    # the failed WARN check of the upstream step reaches the page with its examples; the passed one does not
+    assert meta["warnings"].value == 1
+    assert "published_tables / share_drift: segment champions, share_change 0.25" in page
+    assert "quiet" not in page
