@@ -20,6 +20,14 @@ def _parse_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from exc
 
 
+def _exportable_builtins() -> list[str]:
+    """Names of the built-in segmentations flagged exportable in the registry (for --help)."""
+    from models.registry import builtin_registry
+    from models.settings import load_segmentation_settings
+
+    return [s.name for s in builtin_registry(load_segmentation_settings({})).where("exportable")]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="segments", description=__doc__)
@@ -58,8 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--by",
         default="rfm_segment",
-        help="exportable segmentation of the registry (default rfm_segment; built in: rfm_segment, value_class, "
-        "overall_grade, lifecycle_stage, value_tier, cluster); an unknown one is refused with the list",
+        help=f"exportable segmentation of the registry: {', '.join(_exportable_builtins())} (default rfm_segment)",
     )
     e.add_argument("--format", default="csv", choices=["csv", "xlsx"])
     e.add_argument(

@@ -61,7 +61,6 @@ EXPORT_COLUMNS = [
     "city",
 ]
 _SAFE = re.compile(r"[^\w.=-]+")
-_UNASSIGNED_NAMES = {UNASSIGNED, "unassigned", "未分配"}
 
 
 class ExportError(ValueError):
@@ -89,8 +88,9 @@ def snapshot_file(published_dir: Path, as_of: date | None = None) -> tuple[Path,
         path = current_path(published_dir, TABLE)
         if not path.is_file():
             raise ExportError(f"{path} does not exist: run `segments run` first")
-        dates = published_snapshots(published_dir, TABLE)
-        return path, dates[-1] if dates else None
+        with duckdb.connect() as con:  # current holds one snapshot; its date is in the rows
+            found = con.execute(f"select max(snapshot_date) from {_read('src')}", {"src": str(path)}).fetchall()
+        return path, found[0][0]
     path = history_path(published_dir, TABLE, as_of)
     if not path.is_file():
         known = ", ".join(d.isoformat() for d in published_snapshots(published_dir, TABLE)) or "none"
@@ -127,10 +127,7 @@ def segment_filter(
     unknown label or cluster is refused with the known ones listed.
     """
     col = f'{{t}}."{seg.column}"'
-    if segment.strip().casefold() in {n.casefold() for n in _UNASSIGNED_NAMES} | {
-        seg.display(None, "en").casefold(),
-        seg.display(None, "zh").casefold(),
-    }:
+    if segment.strip().casefold() in {UNASSIGNED, seg.display(None, "en").casefold(), seg.display(None, "zh")}:
         return SegmentFilter(seg, UNASSIGNED, seg.display(None, language), f"{col} is null", None)
     if seg.name == "cluster":
         return _cluster_filter(con, source, seg, segment)
@@ -276,7 +273,7 @@ def export_segment(
         previous = None
         if moved_in:
             if snapshot is None:
-                raise ExportError(f"{source} has no history snapshot: --moved-in needs two published snapshots")
+                raise ExportError(f"{source} is empty: --moved-in needs a snapshot and the one before it")
             previous, _ = previous_snapshot_file(published_dir, snapshot)
         table = select_customers(con, source, where, previous=previous)
     finally:
