@@ -349,3 +349,11 @@ def test_segment_report_asset_writes_the_dated_and_current_page(tmp_path: Path, 
     assert meta["warnings"].value == 1
     assert "published_tables / share_drift: segment champions, share_change 0.25" in page
     assert "quiet" not in page
+
+
+def test_names_from_the_data_are_escaped_in_tables_and_charts(data: dict) -> None:
+    cluster = _seg(data, "cluster")
+    cluster["rows"][0]["name_en"] = "0 · <script>alert(1)</script>"
+    page = render_report(data, "en")
+    assert "<script" not in page
+    assert page.count("0 · &lt;script&gt;alert(1)&lt;/script&gt;") >= 2  # the bar chart's label and the table
