@@ -138,6 +138,8 @@ class Settings(BaseModel):
     published_dir: Path = Path("data/published")
     time_zone: str = "UTC"
     currency: str = "CNY"
+    # What the report and exports show: English or Chinese display names and headings.
+    language: Literal["en", "zh"] = "en"
     currencies: list[str] = Field(default_factory=list)
     # First snapshot date offered as a partition; None = the first business date in the data.
     snapshot_start: date | None = None
