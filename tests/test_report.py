@@ -15,7 +15,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from assets.partitions import snapshot_partitions
 from assets.publishing import segment_report
 from assets.resources import SegmentsResource
 from models.registry import Registry, builtin_registry
@@ -299,7 +298,7 @@ def test_language_must_be_en_or_zh(tmp_path: Path) -> None:
 
 @dg.asset(
     name="published_tables",
-    partitions_def=snapshot_partitions,
+    partitions_def=dg.DailyPartitionsDefinition(start_date="2025-01-01", timezone="Asia/Shanghai"),
     check_specs=[
         dg.AssetCheckSpec("share_drift", asset="published_tables"),
         dg.AssetCheckSpec("quiet", asset="published_tables"),
@@ -332,8 +331,10 @@ def test_segment_report_asset_writes_the_dated_and_current_page(tmp_path: Path, 
         f"published_dir: {settings.published_dir}\nlanguage: zh\nsources: {{orders: {{glob: 'orders/*'}}}}\n",
         encoding="utf-8",
     )
+    partitions = published_tables_with_a_failed_warn_check.partitions_def
+    report = dg.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=partitions), [segment_report])
     result = dg.materialize(
-        [published_tables_with_a_failed_warn_check, segment_report],
+        [published_tables_with_a_failed_warn_check, *report],
         partition_key=D.isoformat(),
         resources={"segments": SegmentsResource(config_path=str(config))},
         instance=dg.DagsterInstance.ephemeral(),
