@@ -24,10 +24,12 @@ def _col(name: str, type_: str, description: str, **kw: object) -> Column:
     return Column(name=name, type=type_, description=description, **kw)  # type: ignore[arg-type]
 
 
-def customer_segments_contract(settings: SegmentationSettings, registry: Registry | None = None) -> Contract:
-    """The static contract plus the columns the config's classifications, tags and registry add."""
+def customer_segments_contract(
+    settings: SegmentationSettings, registry: Registry | None = None, windows: dict[str, int] | None = None
+) -> Contract:
+    """The static contract (window columns named from ``windows``) plus the columns the config adds."""
     registry = registry or builtin_registry(settings)
-    base = load_output_contract("customer_segments")
+    base = load_output_contract("customer_segments", windows)
     static = {c.name: c for c in base.columns}
     types = {c.name: c.type for c in base.columns}
     added: list[Column] = []
@@ -74,10 +76,10 @@ def customer_segments_contract(settings: SegmentationSettings, registry: Registr
     return base.model_copy(update={"columns": columns})
 
 
-def published_contracts(settings: SegmentationSettings) -> dict[str, Contract]:
+def published_contracts(settings: SegmentationSettings, windows: dict[str, int] | None = None) -> dict[str, Contract]:
     """Every output contract by table name, ``customer_segments`` extended for ``settings``."""
-    contracts = output_contracts()
-    contracts["customer_segments"] = customer_segments_contract(settings)
+    contracts = output_contracts(windows)
+    contracts["customer_segments"] = customer_segments_contract(settings, windows=windows)
     return contracts
 
 

@@ -29,6 +29,7 @@ def snapshot_tables(
     con: duckdb.DuckDBPyConnection,
     as_of: date,
     names: Sequence[str] = SNAPSHOT_OUTPUTS,
+    windows: dict[str, int] | None = None,
     contracts: Mapping[str, Contract] | None = None,
 ) -> dict[str, pa.Table]:
     """The published snapshot tables ``names`` (default: all of them) for ``as_of``.
@@ -36,10 +37,11 @@ def snapshot_tables(
     Rows are sorted by the contract key. Cluster profiles are unpivoted to one row per feature so the
     published schema does not change when an analyst picks other clustering features. A table never
     built yet (no migrations before the second snapshot) comes back empty with its contract's schema.
-    ``contracts`` defaults to the packaged ones (pass the config's, whose customer_segments has the
+    Window-named columns follow ``windows`` (those the snapshot's features were built with).
+    ``contracts`` overrides the packaged ones (pass the config's, whose customer_segments has the
     classification and tag columns).
     """
-    contracts = contracts or output_contracts()
+    contracts = contracts or output_contracts(windows)
     out: dict[str, pa.Table] = {}
     for name in names:
         contract = contracts[name]
