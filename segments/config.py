@@ -94,6 +94,7 @@ class QualityConfig(BaseModel):
     max_cut_point_change: float = Field(0.50, gt=0)
     min_buyers_for_quantiles: int = Field(100, ge=1)
     max_quarantine_share: float = Field(0.05, ge=0, le=1)
+    max_data_age_days: int = Field(3, ge=0)  # newest order older than this many days before D: stale (warn)
 
 
 class FeaturesConfig(BaseModel):
