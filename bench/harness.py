@@ -259,6 +259,8 @@ def format_table(results: dict[str, Any]) -> str:
         lines += ["", f"{name} run (snapshot {run['as_of']}){' [profiled]' if run['profiled'] else ''}", header]
         lines += [_row(s["stage"], s) for s in run["stages"]]
         lines.append(_row("total", run["total"]))
+        for st in run.get("profile", {}).get("top_statements", [])[:8]:
+            lines.append(f"    {st['seconds']:>8.2f}s {st['calls']:>4}x  {st['sql'][:100]}")
         if not run["summary"].get("success"):
             lines.append(f"  RUN FAILED: {run['summary'].get('failures')}")
     lines += ["", f"floors (median of {results['reps']}; one bare DuckDB query)", header]

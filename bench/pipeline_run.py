@@ -13,8 +13,10 @@ from __future__ import annotations
 import cProfile
 import io
 import pstats
+import re
 import resource
 import time
+from collections import defaultdict
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,53 @@ def _summary(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: summary[k] for k in keep if k in summary}
 
 
+class TimedConnection:
+    """A DuckDB connection that records the wall seconds of every ``execute`` (profiling only).
+
+    ``execute`` runs a statement to completion, so its time is the statement's; ``sql`` builds a lazy
+    relation whose cost lands in whatever consumes it and is not attributed here.
+    """
+
+    def __init__(self, con: Any, log: dict[str, list[float]]) -> None:
+        self._con, self._log = con, log
+
+    def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        """Run and time one statement; returns this wrapper when DuckDB returns the connection."""
+        t = time.perf_counter()
+        out = self._con.execute(query, *args, **kwargs)
+        self._log[re.sub(r"\s+", " ", query).strip()[:160]].append(time.perf_counter() - t)
+        return self if out is self._con else out
+
+    def __enter__(self) -> TimedConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._con.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def _time_statements() -> dict[str, list[float]]:
+    """Make every ``duckdb.connect`` of this process return a TimedConnection; returns the shared log."""
+    import duckdb
+
+    log: dict[str, list[float]] = defaultdict(list)
+    real = duckdb.connect
+
+    def connect(*args: Any, **kwargs: Any) -> TimedConnection:
+        return TimedConnection(real(*args, **kwargs), log)
+
+    duckdb.connect = connect
+    return log
+
+
+def _top_statements(log: dict[str, list[float]], n: int = 20) -> list[dict[str, Any]]:
+    """The statements (first 160 characters) that took the most wall time in total."""
+    rows = [{"sql": k, "calls": len(v), "seconds": round(sum(v), 3)} for k, v in log.items()]
+    return sorted(rows, key=lambda r: -r["seconds"])[:n]
+
+
 def _profile_text(profile: cProfile.Profile, path: Path) -> list[str]:
     """Save the profile and return the top project functions by cumulative time."""
     profile.dump_stats(str(path))
@@ -54,6 +103,7 @@ def _profile_text(profile: cProfile.Profile, path: Path) -> list[str]:
 def measured_run(config: Path, as_of: date, *, profile_path: Path | None = None) -> dict[str, Any]:
     """Run the pipeline once for ``as_of`` and return per-stage wall, CPU and peak RSS plus the run summary."""
     t_start = time.time()
+    statements = _time_statements() if profile_path else None
     with Sampler() as sampler:
         import dagster as dg
 
@@ -106,5 +156,9 @@ def measured_run(config: Path, as_of: date, *, profile_path: Path | None = None)
         "profiled": profile is not None,
     }
     if profile and profile_path:
-        result["profile"] = {"path": str(profile_path), "top_cumulative": _profile_text(profile, profile_path)}
+        result["profile"] = {
+            "path": str(profile_path),
+            "top_cumulative": _profile_text(profile, profile_path),
+            "top_statements": _top_statements(statements or {}),
+        }
     return result
