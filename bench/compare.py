@@ -21,32 +21,44 @@ def input_rows(result: dict[str, Any]) -> int:
     return int(c["orders_lines"] + c["browsing_events"] + c["feedback_rows"] + c["customers"])
 
 
-def stage_table(results: list[dict[str, Any]], run: str, metric: str = "cpu_s") -> list[str]:
-    """One line per stage: wall and CPU of every result, then growth of ``metric`` vs the first per row growth."""
+def _stage(result: dict[str, Any], run: str, name: str) -> dict[str, Any] | None:
+    if name == "total":
+        return result["runs"][run]["total"]
+    return next((s for s in result["runs"][run]["stages"] if s["stage"] == name), None)
+
+
+def stage_rows(results: list[dict[str, Any]], run: str, metric: str = "cpu_s") -> list[list[str]]:
+    """Header and one row per stage: wall, CPU and peak of every result, then the growth of ``metric``."""
     names: list[str] = []
     for r in results:
         names += [s["stage"] for s in r["runs"][run]["stages"] if s["stage"] not in names]
     labels = [r["label"] for r in results]
-    head = f"{'stage':<20}" + "".join(f"{lab + ' wall':>12}{lab + ' cpu':>11}" for lab in labels)
-    head += "".join(f"{'growth ' + lab:>13}" for lab in labels[1:])
-    lines = [head]
+    rows = [["stage"] + [f"{lab} {what}" for lab in labels for what in ("wall s", "cpu s", "peak MB")]]
+    rows[0] += [f"growth {lab}" for lab in labels[1:]]
     base_rows = input_rows(results[0])
     for name in [*names, "total"]:
-        cells, walls = "", []
-        for r in results:
-            stage = (
-                r["runs"][run]["total"]
-                if name == "total"
-                else next((s for s in r["runs"][run]["stages"] if s["stage"] == name), None)
-            )
-            walls.append(stage[metric] if stage else None)
-            cells += f"{stage['wall_s']:>12.2f}{stage['cpu_s']:>11.2f}" if stage else f"{'-':>12}{'-':>11}"
-        for r, w in zip(results[1:], walls[1:], strict=True):
-            rows_growth = input_rows(r) / base_rows
-            ok = w is not None and walls[0]
-            cells += f"{(w / walls[0]) / rows_growth:>13.2f}" if ok else f"{'-':>13}"
-        lines.append(f"{name:<20}{cells}")
-    return lines
+        stages = [_stage(r, run, name) for r in results]
+        row = [name]
+        for st in stages:
+            row += [f"{st['wall_s']:.2f}", f"{st['cpu_s']:.2f}", f"{st['peak_rss_mb']:,}"] if st else ["-"] * 3
+        base = stages[0][metric] if stages[0] else 0
+        for r, st in zip(results[1:], stages[1:], strict=True):
+            ok = st is not None and base > 0
+            row.append(f"{(st[metric] / base) / (input_rows(r) / base_rows):.2f}" if ok else "-")
+        rows.append(row)
+    return rows
+
+
+def render(rows: list[list[str]], markdown: bool) -> str:
+    """Aligned text, or a markdown table."""
+    if markdown:
+        lines = ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * len(rows[0])]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows[1:]])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    )
 
 
 def main() -> None:
@@ -60,6 +72,7 @@ def main() -> None:
         choices=["cpu_s", "wall_s"],
         help="what growth compares (CPU: steadier when shared)",
     )
+    ap.add_argument("--markdown", action="store_true", help="print a markdown table (for docs/performance.md)")
     args = ap.parse_args()
     results = [json.loads(p.read_text(encoding="utf-8")) for p in args.results]
     results = [r for r in results if args.run in r["runs"]]
@@ -67,7 +80,7 @@ def main() -> None:
         floors = ", ".join(f"{k} {v['wall_median_s']:.2f}s" for k, v in r["floors"].items())
         print(f"{r['label']}: {input_rows(r):,} input rows; floors {floors}; commit {r['git']['commit'][:10]}")
     print(f"growth = ({args.metric} / first result's) / (input rows / first result's)")
-    print("\n".join(stage_table(results, args.run, args.metric)))
+    print(render(stage_rows(results, args.run, args.metric), args.markdown))
 
 
 if __name__ == "__main__":
