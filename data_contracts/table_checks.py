@@ -161,8 +161,9 @@ def input_findings(
 def snapshot_contract_report(con: duckdb.DuckDBPyConnection, name: str, as_of: date) -> ValidationReport:
     """Validate one snapshot of output table ``name`` against its output contract's suite."""
     from data_contracts.suites import build_suite
+    from features.customer_features import feature_params
 
-    contract = load_output_contract(name)
+    contract = load_output_contract(name, feature_params(con, as_of).window_names())
     view = f"_check_{name}"
     cols = ", ".join(f'"{c}"' for c in contract.column_names)
     # The date literal comes from a ``date`` object, never from user text.
