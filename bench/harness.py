@@ -127,15 +127,15 @@ def ensure_pycache(out: Path) -> Path:
     return prefix
 
 
-PYCACHE: Path | None = None  # set by main() for --bytecode compiled
+def run_child(child: str, log: Path, pycache: Path | None = None, **opts: Any) -> dict[str, Any]:
+    """Start ``child`` in a fresh Python process and return its JSON result; fail loudly with its log tail.
 
-
-def run_child(child: str, log: Path, **opts: Any) -> dict[str, Any]:
-    """Start ``child`` in a fresh Python process and return its JSON result; fail loudly with its log tail."""
+    ``pycache``: the private bytecode cache of ``--bytecode compiled`` (None: Python as the environment runs it).
+    """
     result = log.with_suffix(".json")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", child, "--arg", f"result={result}"]
     cmd += [a for k, v in opts.items() for a in ("--arg", f"{k}={v}")]
-    env = child_env(PYCACHE)
+    env = child_env(pycache)
     if "config" in opts:
         env["SEGMENTS_CONFIG"] = str(opts["config"])
     with log.open("w") as out:
@@ -299,8 +299,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "reps": args.reps,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    global PYCACHE
-    PYCACHE = ensure_pycache(args.out.resolve()) if args.bytecode == "compiled" else None
+    pycache = ensure_pycache(args.out.resolve()) if args.bytecode == "compiled" else None
     results["bytecode"]["mode"] = args.bytecode
     results["data"] = ensure_data(args.out.resolve(), label, customers, args.days)
     work = args.out.resolve() / "work" / label
@@ -319,11 +318,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def run(name: str, as_of: date) -> dict[str, Any]:
         print(f"{name} run for {as_of} ...", flush=True)
         prof = {"profile": args.out.resolve() / f"profile-{label}-{name}-{stamp}.prof"} if args.profile else {}
-        return run_child("run", work / f"run-{name}.log", config=config, as_of=as_of.isoformat(), **prof)
+        return run_child("run", work / f"run-{name}.log", pycache, config=config, as_of=as_of.isoformat(), **prof)
 
     def floor(kind: str, as_of: date, tag: str) -> dict[str, Any]:
         print(f"{kind} floor for {as_of} x{args.reps} ...", flush=True)
-        return run_child("floor", work / f"floor-{tag}.log", kind=kind, as_of=as_of.isoformat(), **floor_opts)
+        return run_child("floor", work / f"floor-{tag}.log", pycache, kind=kind, as_of=as_of.isoformat(), **floor_opts)
 
     results["floors"] = {"load": floor("load", END_DATE, "load")}
     results["runs"] = {"first": run("first", END_DATE)}
