@@ -33,6 +33,8 @@ def stage_rows(results: list[dict[str, Any]], run: str, metric: str = "cpu_s") -
     for r in results:
         names += [s["stage"] for s in r["runs"][run]["stages"] if s["stage"] not in names]
     labels = [r["label"] for r in results]
+    if len(set(labels)) < len(labels):  # the same scale twice: tell them apart by commit
+        labels = [f"{r['label']}@{r['git']['commit'][:7]}" for r in results]
     rows = [["stage"] + [f"{lab} {what}" for lab in labels for what in ("wall s", "cpu s", "peak MB")]]
     rows[0] += [f"growth {lab}" for lab in labels[1:]]
     base_rows = input_rows(results[0])
