@@ -21,10 +21,9 @@ def _parse_date(text: str) -> date:
 
 def _exportable_builtins() -> list[str]:
     """Names of the built-in segmentations flagged exportable in the registry (for --help)."""
-    from models.registry import builtin_registry
-    from models.settings import load_segmentation_settings
+    from models.registry import config_registry
 
-    return [s.name for s in builtin_registry(load_segmentation_settings({})).where("exportable")]
+    return [s.name for s in config_registry().where("exportable")]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,11 +142,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from models.registry import builtin_registry
-    from models.settings import load_segmentation_settings
+    from models.registry import config_registry
     from publishing.exports import ExportError, export_segment
 
-    registry = builtin_registry(load_segmentation_settings(settings.segmentation))
+    registry = config_registry(settings.segmentation)
     try:
         path, rows = export_segment(
             settings.published_dir,
@@ -171,11 +169,10 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 def _docs(args: argparse.Namespace, settings: Settings) -> int:
     from data_contracts.contracts import output_contracts
-    from models.registry import builtin_registry
-    from models.settings import load_segmentation_settings
+    from models.registry import config_registry
     from publishing.dictionary import render_data_dictionary
 
-    registry = builtin_registry(load_segmentation_settings(settings.segmentation))
+    registry = config_registry(settings.segmentation)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render_data_dictionary(output_contracts().values(), registry=registry), encoding="utf-8")
     print(f"data dictionary written to {args.out}")
