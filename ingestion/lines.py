@@ -151,13 +151,26 @@ def _parse(text: str, delimiter: str) -> list[str]:
     return next(csv.reader([text], delimiter=delimiter, quotechar='"', doublequote=True, strict=True))
 
 
+def _swallows_records(inner: list[str], delimiter: str, n_fields: int) -> bool:
+    """True when a line inside a quoted multi-line value is itself a complete record: a stray quote, not a
+    value with line breaks (a comment whose lines each hold exactly the header's field count is the price)."""
+    for text in inner:
+        try:
+            if text and len(_parse(text, delimiter)) == n_fields:
+                return True
+        except csv.Error:
+            continue
+    return False
+
+
 def split_csv(path: Path, delimiter: str, n_fields: int) -> SplitCsv:
     """Split the body (after the header line) into records, one physical line at a time.
 
     A line with an odd number of quotes opens a quoted value that continues on the next lines until the
     quotes balance. If they never balance, or the joined record does not have ``n_fields`` fields, only
     the opening line is quarantined and reading resumes on the line after it, so one stray quote never
-    swallows the rest of the file.
+    swallows the rest of the file. A multi-line value whose inner lines are complete records on their own
+    is taken for two stray quotes, not a value with line breaks: the opening line is quarantined the same way.
     """
     csv.field_size_limit(1 << 30)
     raw = list(iter_lines(path))
@@ -196,6 +209,17 @@ def split_csv(path: Path, delimiter: str, n_fields: int) -> SplitCsv:
                 )
                 k += 1
                 continue
+        if end > k and _swallows_records(texts[k + 1 : end], delimiter, n_fields):
+            out.bad.append(
+                (
+                    line,
+                    text,
+                    f"unparseable line (unbalanced quote): a quote opened on this line closes on line {end + 1} "
+                    "and would swallow the complete records between; reading resumes on the next line",
+                )
+            )
+            k += 1
+            continue
         if not all(clean[k : end + 1]):
             out.bad.append(
                 (line, text, "unparseable line (invalid encoding): not valid UTF-8; re-export the file as UTF-8")

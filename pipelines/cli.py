@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", default="csv", choices=["csv"])
     e.add_argument("--out", type=Path, help="output file (default: <published_dir>/exports/<by>=<segment>.csv)")
 
+    g = sub.add_parser(
+        "reingest",
+        help="reload landing files now, even unchanged ones (after fixing segments.yaml); then run `segments run`",
+    )
+    g.add_argument("source", nargs="?", help="only this source (orders, browsing, feedback, customers)")
+    g.add_argument("--file", dest="file_glob", help="only files matching this glob (e.g. 'orders/2026-11-*.csv')")
+
     d = sub.add_parser("docs", help="write the data dictionary (docs/data_dictionary.md) from the output contracts")
     d.add_argument("--out", type=Path, default=Path("docs/data_dictionary.md"))
     return p
@@ -76,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return _export(args, settings)
     if args.command == "docs":
         return _docs(args)
+    if args.command == "reingest":
+        return _reingest(args, settings)
     return 2  # pragma: no cover - argparse enforces the choices
 
 
@@ -130,6 +139,39 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _reingest(args: argparse.Namespace, settings: Settings) -> int:
+    """Reload the chosen landing files into the warehouse and print what each source holds now."""
+    from datetime import UTC, datetime
+
+    from ingestion.loader import reingest
+    from segments.warehouse import connect
+
+    if args.source and args.source not in settings.sources:
+        print(
+            f"error: unknown source {args.source!r}; configured: {', '.join(sorted(settings.sources))}", file=sys.stderr
+        )
+        return 2
+    with connect(settings.warehouse, memory_limit=settings.memory_limit) as con:
+        reports = reingest(con, settings, args.source, args.file_glob, run_ts=datetime.now(UTC))
+    for rep in reports:
+        done = [f for f in rep.files if f.status != "unchanged"]
+        print(
+            f"{rep.source:<10} files reloaded {rep.count('loaded'):>4}  rejected {rep.count('rejected'):>2}  "
+            f"rows read {rep.total('rows_read'):,} = loaded {rep.total('rows_loaded'):,} + quarantined "
+            f"{rep.total('rows_quarantined'):,} + duplicates {rep.total('duplicates_dropped'):,}  {rep.status}"
+        )
+        lines = [f"  problem: {p}" for p in rep.problems]
+        lines += [f"  rejected {f.path}: {f.error}" for f in done if f.status == "rejected"]
+        lines += [
+            f"  {r['rows']:,} quarantined, {r['column']}: {r['reason']} (e.g. {r['example']}); change {r['hint']}"
+            for r in rep.quarantine_reasons
+        ]
+        if lines:
+            print("\n".join(lines))
+    print("next: `segments run` builds the snapshot from the reloaded rows")
+    return 0
+
+
 def _docs(args: argparse.Namespace) -> int:
     from data_contracts.contracts import output_contracts
     from publishing.dictionary import render_data_dictionary
@@ -152,8 +194,15 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"  {src:<10} files loaded {info['files_loaded']:>4}  rejected {info['files_rejected']:>2}  "
             f"rows read {info['rows_read']:>10,} = loaded {info['rows_loaded']:>10,} + quarantined "
             f"{info['rows_quarantined']:>6,} + duplicates {info['duplicates_dropped']:>5,}  "
-            f"{'OK' if info['balanced'] else 'DOES NOT ADD UP'}  (table: {info['table_rows']:,} rows)"
+            f"{info.get('status', 'OK') if info['balanced'] else 'DOES NOT ADD UP'}  "
+            f"(table: {info['table_rows']:,} rows)"
         )
+        lines += [f"    problem: {p}" for p in info.get("problems", [])]
+        for r in info.get("quarantine_reasons", []):
+            lines.append(
+                f"    {r['rows']:,} quarantined, {r['column']}: {r['reason']} (e.g. {r['example']} {r['value']!r}); "
+                f"change {r['hint']}"
+            )
     for msg in summary.get("rejected_files", []):
         lines.append(f"  rejected: {msg}")
     checks = summary.get("checks")
