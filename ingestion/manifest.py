@@ -45,11 +45,22 @@ META_COLUMNS: list[tuple[str, str]] = [("_file", "VARCHAR"), ("_line", "BIGINT")
 
 
 def _create(con: duckdb.DuckDBPyConnection, table: str, cols: list[tuple[str, str]]) -> None:
-    body = ", ".join(f"{q(n)} {t}" for n, t in cols)
-    con.execute(f"create table if not exists {q(table)} ({body})")
+    existing = {
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where table_name = $t and schema_name = 'main' "
+            "and database_name = current_database()",
+            {"t": table},
+        ).fetchall()
+    }
+    if not existing:
+        body = ", ".join(f"{q(n)} {t}" for n, t in cols)
+        con.execute(f"create table if not exists {q(table)} ({body})")
+        return
     # Warehouses from before a column was added get it (NULL for old rows).
     for n, t in cols:
-        con.execute(f"alter table {q(table)} add column if not exists {q(n)} {t}")
+        if n not in existing:
+            con.execute(f"alter table {q(table)} add column {q(n)} {t}")
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, sources: list[str] | None = None) -> None:
