@@ -138,7 +138,7 @@ def test_malformed_grouping_is_quarantined_with_a_reason_naming_the_keys(landing
 
 @pytest.mark.parametrize("bad", [{"decimal_separator": ";"}, {"thousands_separator": "."}, {"currency_symbol": "1"}])
 def test_separator_config_is_validated(make_settings, bad):
-    with pytest.raises(ConfigError, match="separator|currency_symbol"):
+    with pytest.raises(ConfigError, match=r"separator|currency_symbol"):
         make_settings(orders={"glob": "orders/*", **bad})
 
 
