@@ -209,21 +209,30 @@ def _inconsistent(con: duckdb.DuckDBPyConnection, target: Target, key: str, cols
     Checked within the file and against rows other files loaded; no row of a conflicting key is loaded
     from this file (the other file's rows stay: they were loaded first).
     """
-    k = q(key)
-    show = " || '/' || ".join(f"coalesce(cast({q(c)} as varchar), 'NULL')" for c in cols)
+    k, src = q(key), q(target.source)
+    tup = ", ".join(q(c) for c in cols)
+    differs = " or ".join(f"d.{q(c)} is distinct from o.{q(c)}" for c in cols)
+    # Cheap test first (the common case finds nothing): keys with two versions here or against loaded rows.
     con.execute(
         f"""
         create or replace temp table _incons as
-        with mine as (select {k} as k, {show} as val from _dedup),
-             theirs as (select o.{k} as k, {show.replace("coalesce(cast(", "coalesce(cast(o.")} as val
-                        from {q(target.source)} o where o.{k} in (select k from mine)),
-             every as (select * from mine union all select * from theirs)
-        select k, string_agg(distinct val, ', ' order by val) as vals
-        from every group by k having count(distinct val) > 1
+        select {k} as k from _dedup group by {k} having count(distinct ({tup})) > 1
+        union
+        select d.{k} from _dedup d join {src} o on d.{k} = o.{k} where {differs}
         """
     )
     if not con.execute("select count(*) from _incons").fetchall()[0][0]:
         return 0
+    show = " || '/' || ".join(f"coalesce(cast({q(c)} as varchar), 'NULL')" for c in cols)
+    con.execute(
+        f"""
+        create or replace temp table _incons as
+        with every as (select {k} as k, {show} as val from _dedup where {k} in (select k from _incons)
+                       union all
+                       select {k}, {show} from {src} where {k} in (select k from _incons))
+        select k, string_agg(distinct val, ', ' order by val) as vals from every group by k
+        """
+    )
     p = {**target.params(), "key": key, "cols": ", ".join(cols)}
     sql = f"""
         {_INSERT}
