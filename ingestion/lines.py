@@ -43,13 +43,17 @@ class _Counter:
         self.tail = b""
 
     def feed(self, chunk: bytes) -> None:
-        joined = self.tail + chunk
+        cr = chunk.count(b"\r")
         self.lf += chunk.count(b"\n")
-        self.cr += chunk.count(b"\r")
-        self.crlf += joined.count(b"\r\n") - self.tail.count(b"\r\n")
-        for pair in (b"\n\n", b"\r\r", b"\n\r\n"):
-            self.blank += joined.count(pair) - self.tail.count(pair)
-        self.tail = joined[-3:]
+        self.cr += cr
+        pairs: tuple[bytes, ...] = (b"\n\n",)
+        if cr or self.tail.endswith(b"\r"):  # CR line ends: count CRLF pairs, look for CR blank lines too
+            self.crlf += chunk.count(b"\r\n") + (self.tail.endswith(b"\r") and chunk.startswith(b"\n"))
+            pairs = (b"\n\n", b"\r\r", b"\n\r\n")
+        if not self.blank:  # only whether any line is blank matters: stop looking once one is found
+            edge = self.tail + chunk[:2]
+            self.blank += sum(chunk.count(p) + edge.count(p) for p in pairs)
+        self.tail = (self.tail + chunk[-3:])[-3:]
 
     def result(self) -> LineCounts:
         last = self.tail[-1:]

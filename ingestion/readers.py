@@ -37,9 +37,6 @@ _INTEGER_TYPES = (
 )
 _NUMERIC_TYPES = (*_INTEGER_TYPES, "FLOAT", "DOUBLE", "DECIMAL")
 _FRACTIONAL = "a fractional number where an identifier or text is expected"
-_REJ_SCHEMA = pa.schema(
-    [("line", pa.int64()), ("column_name", pa.string()), ("reason", pa.string()), ("text", pa.string())]
-)
 
 
 class FileRejected(Exception):
@@ -114,7 +111,8 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Non
 
 
 def _empty_rejects(con: duckdb.DuckDBPyConnection) -> None:
-    _register(con, "_rej", _REJ_SCHEMA.empty_table())
+    # Plain DDL: registering an Arrow table costs the first import of DuckDB's Arrow bridge (~1 s).
+    con.execute("create or replace temp table _rej (line bigint, column_name varchar, reason varchar, text varchar)")
 
 
 # ------------------------------------------------------------------------------------------------- CSV
