@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 
+from models.registry import Registry, config_registry
 from segments.config import Settings, load_settings
 from segments.warehouse import connect
 
@@ -21,6 +22,10 @@ class SegmentsResource(dg.ConfigurableResource):
     def settings(self) -> Settings:
         """Validated settings; fails before any work with an error naming the bad key."""
         return load_settings(self.config_path or None)
+
+    def registry(self) -> Registry:
+        """The registry of segmentations under the config file's segmentation rules."""
+        return config_registry(self.settings().segmentation)
 
     @contextmanager
     def warehouse(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
