@@ -53,7 +53,7 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
         for r in report.quarantine_reasons:
             context.log.warning(
                 f"{source}: {r['rows']:,} row(s) quarantined, column {r['column']}: {r['reason']} "
-                f"(e.g. {r['example']}); change {r['hint']}"
+                f"(e.g. {r['example']}); hint: {r['hint']}"
             )
         processed = [r for r in report.as_rows() if r["status"] != "unchanged"]
         return dg.MaterializeResult(

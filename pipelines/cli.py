@@ -200,7 +200,7 @@ def _reingest(args: argparse.Namespace, settings: Settings) -> int:
         lines = [f"  problem: {p}" for p in rep.problems]
         lines += [f"  rejected {f.path}: {f.error}" for f in done if f.status == "rejected"]
         lines += [
-            f"  {r['rows']:,} quarantined, {r['column']}: {r['reason']} (e.g. {r['example']}); change {r['hint']}"
+            f"  {r['rows']:,} quarantined, {r['column']}: {r['reason']} (e.g. {r['example']}); hint: {r['hint']}"
             for r in rep.quarantine_reasons
         ]
         if lines:
@@ -240,7 +240,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         for r in info.get("quarantine_reasons", []):
             lines.append(
                 f"    {r['rows']:,} quarantined, {r['column']}: {r['reason']} (e.g. {r['example']} {r['value']!r}); "
-                f"change {r['hint']}"
+                f"hint: {r['hint']}"
             )
     for msg in summary.get("rejected_files", []):
         lines.append(f"  rejected: {msg}")

@@ -99,6 +99,10 @@ def test_planted_pii_never_reaches_quarantine_ingest_log_or_the_dagster_event_lo
             raise_on_error=False,
         )
         assert result.success
+        meta = {
+            e.materialization.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events()
+        }
         records = instance.get_records_for_run(result.run_id).records
         events = "\n".join(f"{r.event_log_entry.user_message}\n{r.event_log_entry.dagster_event!r}" for r in records)
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
@@ -111,6 +115,13 @@ def test_planted_pii_never_reaches_quarantine_ingest_log_or_the_dagster_event_lo
     assert any(r[5] == "rejected" for r in log)
     assert emails == {"ok@example.com"}
     assert "quarantined" in events and "rejected" in events
+    # The asset metadata explains: status, top reasons (example, masked value, config-key hint), problems.
+    assert meta["customers"]["status"] == "REJECTED 1" and meta["browsing"]["problems"] == []
+    reasons = meta["orders"]["quarantine_reasons"]
+    assert meta["orders"]["status"] == "QUARANTINED 3" and reasons
+    assert set(reasons[0]) == {"column", "reason", "rows", "example", "value", "hint"}
+    assert any(r["hint"] == "sources.orders.decimal_separator / sources.orders.thousands_separator" for r in reasons)
+    assert _canaries(repr(meta)) == []
     assert _canaries(repr(quarantine)) == []
     assert _canaries(repr(log)) == []
     assert _canaries(events) == []

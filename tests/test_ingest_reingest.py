@@ -98,7 +98,7 @@ def test_segments_reingest_command_reloads_and_prints_the_reasons(tmp_path, land
     )
     assert main(["--config", str(cfg), "reingest", "orders"]) == 0
     out = capsys.readouterr().out
-    assert "QUARANTINED 2" in out and "change sources.orders.timestamp_format" in out
+    assert "QUARANTINED 2" in out and "hint: sources.orders.timestamp_format" in out
     cfg.write_text(cfg.read_text() + "    timestamp_format: '%m/%d/%Y %H:%M'\n", encoding="utf-8")
     assert main(["--config", str(cfg), "reingest", "--file", "orders/a.csv"]) == 0
     out = capsys.readouterr().out
