@@ -7,13 +7,13 @@ import dagster as dg
 import polars as pl
 import yaml
 
+from assets import engine_stages
 from assets.common import OWNERS, column_schema, markdown_table
 from assets.partitions import snapshot_partitions
-from assets.resources import SegmentsResource
+from assets.resources import SegmentsResource, SparkResource
 from data_contracts.contracts import INPUT_SOURCES, load_output_contract
-from features.customer_features import FeatureParams, anonymous_browsing_counts, build_customer_features
+from features.customer_features import FeatureParams, anonymous_browsing_counts
 from features.segment_reports import previous_snapshot, segment_migrations, segment_summary
-from models.pipeline import segment_customers
 from models.settings import deep_merge, load_segmentation_settings
 from segments.warehouse import read_snapshot, replace_snapshot
 
@@ -85,14 +85,14 @@ def segmentation_overrides(config: SegmentationConfig) -> dict[str, Any]:
     "preference and customer-record features as of the end of D, computed in DuckDB SQL.",
 )
 def customer_features(
-    context: dg.AssetExecutionContext, config: FeatureConfig, segments: SegmentsResource
+    context: dg.AssetExecutionContext, config: FeatureConfig, segments: SegmentsResource, spark: SparkResource
 ) -> dg.MaterializeResult:
     as_of = _snapshot_date(context)
     params = FeatureParams(
         lookback_days=config.lookback_days or None, windows=(config.short_window_days, config.long_window_days)
     )
     with segments.warehouse() as con:
-        rows = build_customer_features(con, as_of, params)
+        rows = engine_stages.build_features(con, as_of, params, segments, spark)  # engine: duckdb | spark
         anonymous = anonymous_browsing_counts(con, as_of)
         buyers = con.execute(
             "select count(*) from customer_features where snapshot_date = $d and is_buyer", {"d": as_of}
@@ -149,7 +149,9 @@ def _sizes_table(frame: pl.DataFrame, column: str) -> dg.MetadataValue:
         ),
     ],
 )
-def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, segments: SegmentsResource):
+def segmentation(
+    context: dg.AssetExecutionContext, config: SegmentationConfig, segments: SegmentsResource, spark: SparkResource
+):
     """Score, segment, grade, stage, tier and cluster every customer of snapshot D."""
     as_of = _snapshot_date(context)
     settings = segments.settings()
@@ -160,7 +162,7 @@ def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, 
             raise dg.Failure(f"no customer_features for {as_of}: materialize customer_features first")
         prev = previous_snapshot(con, as_of, "cluster_centroids")
         prev_centroids = read_snapshot(con, "cluster_centroids", prev) if prev else None
-        result = segment_customers(features, seg_settings, previous_centroids=prev_centroids)
+        result = engine_stages.segment(features, seg_settings, prev_centroids, segments, spark)
         replace_snapshot(con, "customer_segments", result.customers, as_of)
         replace_snapshot(con, "rfm_cut_points", result.cut_points, as_of)
         replace_snapshot(con, "cluster_profiles", result.cluster_profiles, as_of)

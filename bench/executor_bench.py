@@ -19,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from assets.resources import SegmentsResource
+from assets.resources import SegmentsResource, SparkResource
 from pipelines.definitions import all_assets, all_checks
 
 AS_OF = "2026-11-21"
@@ -30,7 +30,7 @@ def _job(executor: dg.ExecutorDefinition) -> dg.JobDefinition:
         assets=all_assets,
         asset_checks=all_checks,
         jobs=[dg.define_asset_job("bench_job", selection=dg.AssetSelection.all(), executor_def=executor)],
-        resources={"segments": SegmentsResource(config_path=os.environ["SEGMENTS_CONFIG"])},
+        resources={"segments": SegmentsResource(config_path=os.environ["SEGMENTS_CONFIG"]), "spark": SparkResource()},
     )
     return defs.resolve_job_def("bench_job")
 

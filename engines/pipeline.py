@@ -20,7 +20,7 @@ from engines.sql import load_statement
 from features.customer_features import OPTIONAL_SOURCES, SQL_DIR, FeatureParams, _parameters, output_columns
 from models.pipeline import SegmentationResult
 from models.settings import SegmentationSettings
-from segments.warehouse import table_exists
+from segments.warehouse import replace_snapshot, table_exists
 
 SOURCES = ("orders", "browsing", "feedback", "customers")
 
@@ -51,10 +51,11 @@ def typed_frame(table: pa.Table, columns: list[tuple[str, str]]) -> pl.DataFrame
 
 
 def features_on_engine(
-    engine: SqlEngine, sources: dict[str, Path], as_of: date, params: FeatureParams = FeatureParams()
+    engine: SqlEngine, sources: dict[str, Path], as_of: date, params: FeatureParams | None = None
 ) -> pl.DataFrame:
     """Run customer_features.sql on ``engine`` over the exported sources; leaves the ``features`` view on the
     engine and returns its rows typed as the warehouse table ``customer_features``."""
+    params = params or FeatureParams()
     for name, path in sources.items():
         engine.register_parquet(name, path)
     columns = output_columns(params)
@@ -75,4 +76,30 @@ def segment_features(
     already holds them from :func:`features_on_engine`)."""
     if not registered:
         engine.register("features", features.to_arrow())
+    return segment_on_engine(engine, features, settings, previous_centroids)
+
+
+def build_features_on_engine(
+    engine: SqlEngine, con: duckdb.DuckDBPyConnection, as_of: date, params: FeatureParams, staging_dir: Path
+) -> int:
+    """``engine: spark`` form of ``build_customer_features``: the feature statement runs on ``engine`` over
+    the warehouse sources exported to ``staging_dir``; the rows replace snapshot ``as_of`` of the warehouse
+    table ``customer_features`` (one transaction), so every later stage reads the same table. Returns rows."""
+    frame = features_on_engine(engine, export_sources(con, staging_dir / "sources"), as_of, params)
+    return replace_snapshot(con, "customer_features", frame, as_of)
+
+
+def segment_warehouse_features(
+    engine: SqlEngine,
+    features: pl.DataFrame,
+    settings: SegmentationSettings,
+    previous_centroids: pl.DataFrame | None,
+    staging_dir: Path,
+) -> SegmentationResult:
+    """``engine: spark`` form of ``segment_customers`` for one snapshot of the warehouse feature table:
+    the rows go to the engine as Parquet in ``staging_dir`` and are segmented there."""
+    path = staging_dir / "customer_features.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    features.write_parquet(path)
+    engine.register_parquet("features", path)
     return segment_on_engine(engine, features, settings, previous_centroids)

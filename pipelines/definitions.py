@@ -9,7 +9,7 @@ import dagster as dg
 from assets.checks import input_checks, output_checks, output_contract_checks
 from assets.ingestion import ingestion_assets
 from assets.publishing import publishing_assets
-from assets.resources import SegmentsResource
+from assets.resources import SegmentsResource, SparkResource
 from assets.segmentation import snapshot_assets
 from pipelines.schedules import build_landing_sensor, build_nightly_schedule
 from segments.config import ConfigError, Settings, load_settings
@@ -50,7 +50,7 @@ def build_definitions(config_path: str = "") -> dg.Definitions:
         jobs=[ingest_job, snapshot_job, nightly_job],
         schedules=[build_nightly_schedule(nightly_job, settings)],
         sensors=[build_landing_sensor(nightly_job, settings)],
-        resources={"segments": SegmentsResource(config_path=config_path)},
+        resources={"segments": SegmentsResource(config_path=config_path), "spark": SparkResource()},
         # One process per run: per-step processes re-import the whole stack, and the warehouse has one
         # writer anyway (bench/executor_bench.py).
         executor=dg.in_process_executor,
