@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from engines.engine import SqlEngine
-from engines.sql import load_statement
+from engines.sql import Statement, load_statement
 from models.clusters import ClusterResult, _profiles, cluster_customers, stable_hash
 from models.pipeline import OUTPUT_COLUMNS, SegmentationResult, assign_rfm_segments, check_features
 from models.rfm import BINS, _cut_points_frame, _unit, fixed_bounds
@@ -143,6 +143,24 @@ def _cluster_tables(result: ClusterResult, n_features: int) -> tuple[pa.Table, p
     )
 
 
+def assignment_statement(engine: str, quoted_columns: list[str]) -> Statement:
+    """cluster_assignment.sql for ``engine`` over the given quoted feature columns (validated identifiers):
+    z = (ln(1 + max(coalesce(x, fill), 0)) - mean) / std, distance summed in feature order."""
+    n = len(quoted_columns)
+    return load_statement(
+        SQL_DIR,
+        "cluster_assignment",
+        engine,  # type: ignore[arg-type]
+        population_columns=",\n        ".join(f"{q} as feature_{i}" for i, q in enumerate(quoted_columns)),
+        z_columns=",\n        ".join(
+            f"cast(ln(1 + greatest(coalesce(cast(feature_{i} as double), fill_{i}), cast(0 as double))) - mean_{i} "
+            f"as double) / cast(std_{i} as double) as z_{i}"
+            for i in range(n)
+        ),
+        distance=" + ".join(f"(z_{i} - center_{i}) * (z_{i} - center_{i})" for i in range(n)),
+    )
+
+
 def _clusters(
     engine: SqlEngine,
     features: pl.DataFrame,
@@ -168,18 +186,7 @@ def _clusters(
     scale, centers = _cluster_tables(fitted, len(names))
     engine.register("cluster_scale", scale)
     engine.register("cluster_centers", centers)
-    statement = load_statement(
-        SQL_DIR,
-        "cluster_assignment",
-        engine.name,
-        population_columns=",\n        ".join(f"{q} as feature_{i}" for i, q in enumerate(quoted)),
-        z_columns=",\n        ".join(
-            f"cast(ln(1 + greatest(coalesce(cast(feature_{i} as double), fill_{i}), cast(0 as double))) - mean_{i} "
-            f"as double) / cast(std_{i} as double) as z_{i}"
-            for i in range(len(names))
-        ),
-        distance=" + ".join(f"(z_{i} - center_{i}) * (z_{i} - center_{i})" for i in range(len(names))),
-    )
+    statement = assignment_statement(engine.name, quoted)
     labels = pl.from_arrow(engine.fetch(statement, {"all_customers": cfg.population == "all"}))
     name_map = fitted.centroids.select("cluster_id", "cluster_name").unique().sort("cluster_id")
     assignments = (
