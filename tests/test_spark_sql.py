@@ -63,8 +63,11 @@ def test_lint_accepts_the_portable_forms(sql: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [FEATURE_SQL_DIR / "customer_features.sql", FEATURE_SQL_DIR / "anonymous_browsing_counts.sql"]
-    + sorted(p for p in ENGINE_SQL_DIR.glob("*.sql") if "{" not in p.read_text(encoding="utf-8")),
+    [
+        FEATURE_SQL_DIR / "customer_features.sql",
+        FEATURE_SQL_DIR / "anonymous_browsing_counts.sql",
+        *sorted(p for p in ENGINE_SQL_DIR.glob("*.sql") if "{" not in p.read_text(encoding="utf-8")),
+    ],
     ids=lambda p: p.name,
 )
 def test_shipped_statements_are_portable(path: Path) -> None:
