@@ -1,21 +1,23 @@
 """The two heavy stages on the configured engine (``engine: duckdb | spark`` in segments.yaml).
 
-Both engines write the same warehouse table and return the same ``SegmentationResult``
+Both engines write the same warehouse tables and return the same ``SegmentationResult``
 (tests/test_spark_parity.py), so the assets and everything downstream are engine-blind.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from functools import partial
+from typing import Any
 
 import duckdb
-import polars as pl
 
 from assets.resources import SegmentsResource, SparkResource
 from engines.pipeline import build_features_on_engine, segment_warehouse_features
 from features.customer_features import FeatureParams, build_customer_features
-from models.pipeline import SegmentationResult, segment_customers
-from models.settings import SegmentationSettings
+from models.pipeline import SegmentationResult
+from models.stages import segmentation_stage
 
 
 def build_features(
@@ -32,21 +34,20 @@ def build_features(
         engine.close()
 
 
-def segment(
-    features: pl.DataFrame,
-    seg_settings: SegmentationSettings,
-    previous_centroids: pl.DataFrame | None,
+def segmentation(
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    rules: Mapping[str, Any],
     segments: SegmentsResource,
     spark: SparkResource,
-) -> SegmentationResult:
-    """Segment one snapshot of features."""
+) -> tuple[SegmentationResult, date | None]:
+    """``models.stages.segmentation_stage`` with the model call on the configured engine."""
     settings = segments.settings()
     if settings.engine == "duckdb":
-        return segment_customers(features, seg_settings, previous_centroids=previous_centroids)
-    as_of = features["snapshot_date"][0]
+        return segmentation_stage(con, as_of, rules)
     engine = spark.engine()
     try:
         staging = spark.staging(settings, f"{as_of}/segmentation")
-        return segment_warehouse_features(engine, features, seg_settings, previous_centroids, staging)
+        return segmentation_stage(con, as_of, rules, segment=partial(segment_warehouse_features, engine, staging))
     finally:
         engine.close()

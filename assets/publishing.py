@@ -6,16 +6,15 @@ import dagster as dg
 import polars as pl
 
 from assets.common import OWNERS, column_schema, markdown_table
-from assets.partitions import snapshot_partitions
 from assets.resources import SegmentsResource
 from data_contracts.contracts import SNAPSHOT_OUTPUTS, load_output_contract, output_contracts
+from features.customer_features import feature_params
 from publishing.outputs import run_tables, snapshot_tables
 from publishing.parquet import build_catalog, publish, published_snapshots, write_text_atomic
 from publishing.report import render_report
 
 
 @dg.asset(
-    partitions_def=snapshot_partitions,
     deps=list(SNAPSHOT_OUTPUTS),
     group_name="publish",
     kinds={"parquet", "duckdb"},
@@ -31,10 +30,11 @@ from publishing.report import render_report
 def published_tables(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
     as_of = date.fromisoformat(context.partition_key)
     settings = segments.settings()
-    contracts = output_contracts()
     with segments.warehouse() as con:
-        snap = snapshot_tables(con, as_of)
+        windows = feature_params(con, as_of).window_names()
+        snap = snapshot_tables(con, as_of, windows=windows)
         run = run_tables(con)
+    contracts = output_contracts(windows)
     report = publish(settings.published_dir, snap, snapshot_date=as_of, contracts=contracts)
     run_report = publish(settings.published_dir, run, snapshot_date=None, contracts=contracts)
     catalog = build_catalog(settings.published_dir, contracts)
@@ -59,7 +59,6 @@ def report_is_current(published_dir, as_of: date) -> bool:
 
 
 @dg.asset(
-    partitions_def=snapshot_partitions,
     deps=["published_tables"],
     group_name="publish",
     kinds={"html"},

@@ -20,13 +20,12 @@ from polars.testing import assert_frame_equal
 
 from engines.pipeline import export_sources, features_on_engine, segment_features
 from engines.spark import SparkEngine, SparkSettings, spark_session
-from features.customer_features import build_customer_features
+from features.customer_features import build_customer_features, read_features
 from ingestion.loader import ensure_schema, ingest_source
 from models.pipeline import segment_customers
 from models.settings import load_segmentation_settings
 from segments.config import settings_from_dict
 from segments.sample_data import generate
-from segments.warehouse import read_snapshot
 
 D = date(2026, 11, 21)
 SOURCES = {
@@ -66,8 +65,8 @@ def main() -> None:
 
         duck: dict[str, float] = {}
         _timed(duck, "features", build_customer_features, con, D)
-        features = read_snapshot(con, "customer_features", D).sort("customer_id")
-        want = _timed(duck, "segmentation", segment_customers, features, seg_settings)
+        features = read_features(con, D)
+        want = _timed(duck, "segmentation", segment_customers, features, seg_settings, D)
 
         spark: dict[str, float] = {}
         session = _timed(
@@ -76,9 +75,9 @@ def main() -> None:
         engine = SparkEngine(session)
         sources = _timed(spark, "export to Parquet", export_sources, con, root / "staging")
         got_features = _timed(spark, "features", features_on_engine, engine, sources, D)
-        got = _timed(spark, "segmentation", segment_features, engine, got_features, seg_settings, registered=True)
+        got = _timed(spark, "segmentation", segment_features, engine, got_features, seg_settings, D, registered=True)
         _timed(spark, "features (warm)", features_on_engine, engine, sources, D)
-        _timed(spark, "segmentation (warm)", segment_features, engine, got_features, seg_settings, registered=True)
+        _timed(spark, "segmentation (warm)", segment_features, engine, got_features, seg_settings, D, registered=True)
         con.close()
 
         assert_frame_equal(got_features, features, check_exact=False, abs_tol=1e-9, rel_tol=0)

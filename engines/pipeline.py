@@ -17,7 +17,14 @@ import pyarrow as pa
 from engines.engine import SqlEngine, arrow_schema
 from engines.segmentation import segment_on_engine
 from engines.sql import load_statement
-from features.customer_features import OPTIONAL_SOURCES, SQL_DIR, FeatureParams, _parameters, output_columns
+from features.customer_features import (
+    OPTIONAL_SOURCES,
+    SQL_DIR,
+    FeatureParams,
+    _parameters,
+    _record_params,
+    output_columns,
+)
 from models.pipeline import SegmentationResult
 from models.settings import SegmentationSettings
 from segments.warehouse import replace_snapshot, table_exists
@@ -68,15 +75,16 @@ def segment_features(
     engine: SqlEngine,
     features: pl.DataFrame,
     settings: SegmentationSettings,
+    as_of: date,
     previous_centroids: pl.DataFrame | None = None,
     *,
     registered: bool = False,
 ) -> SegmentationResult:
-    """Segment one snapshot of features on ``engine`` (registering them as ``features`` unless the engine
+    """Segment snapshot ``as_of`` of features on ``engine`` (registering them as ``features`` unless the engine
     already holds them from :func:`features_on_engine`)."""
     if not registered:
         engine.register("features", features.to_arrow())
-    return segment_on_engine(engine, features, settings, previous_centroids)
+    return segment_on_engine(engine, features, settings, as_of, previous_centroids)
 
 
 def build_features_on_engine(
@@ -86,15 +94,23 @@ def build_features_on_engine(
     the warehouse sources exported to ``staging_dir``; the rows replace snapshot ``as_of`` of the warehouse
     table ``customer_features`` (one transaction), so every later stage reads the same table. Returns rows."""
     frame = features_on_engine(engine, export_sources(con, staging_dir / "sources"), as_of, params)
+    con.execute("begin transaction")
+    try:
+        _record_params(con, as_of, params)  # which windows this snapshot's columns are named after
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
     return replace_snapshot(con, "customer_features", frame, as_of)
 
 
 def segment_warehouse_features(
     engine: SqlEngine,
+    staging_dir: Path,
     features: pl.DataFrame,
     settings: SegmentationSettings,
-    previous_centroids: pl.DataFrame | None,
-    staging_dir: Path,
+    as_of: date,
+    previous_centroids: pl.DataFrame | None = None,
 ) -> SegmentationResult:
     """``engine: spark`` form of ``segment_customers`` for one snapshot of the warehouse feature table:
     the rows go to the engine as Parquet in ``staging_dir`` and are segmented there."""
@@ -102,4 +118,4 @@ def segment_warehouse_features(
     path.parent.mkdir(parents=True, exist_ok=True)
     features.write_parquet(path)
     engine.register_parquet("features", path)
-    return segment_on_engine(engine, features, settings, previous_centroids)
+    return segment_on_engine(engine, features, settings, as_of, previous_centroids)

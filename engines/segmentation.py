@@ -23,7 +23,13 @@ import pyarrow as pa
 from engines.engine import SqlEngine
 from engines.sql import Statement, load_statement
 from models.clusters import ClusterResult, _profiles, cluster_customers, stable_hash
-from models.pipeline import OUTPUT_COLUMNS, SegmentationResult, assign_rfm_segments, check_features
+from models.pipeline import (
+    OUTPUT_COLUMNS,
+    SegmentationResult,
+    _check_snapshot_date,
+    assign_rfm_segments,
+    check_features,
+)
 from models.rfm import BINS, _cut_points_frame, _unit, fixed_bounds
 from models.settings import SegmentationSettings
 from models.value_tier import assign_value_tier
@@ -208,15 +214,14 @@ def segment_on_engine(
     engine: SqlEngine,
     features: pl.DataFrame,
     settings: SegmentationSettings,
+    as_of: date,
     previous_centroids: pl.DataFrame | None = None,
 ) -> SegmentationResult:
-    """Segment the snapshot held by the engine's ``features`` view; ``features`` is the same rows collected
-    (typed as the warehouse table), from which the output frame is assembled."""
+    """Segment snapshot ``as_of`` held by the engine's ``features`` view; ``features`` is the same rows
+    collected (typed as the warehouse table), from which the output frame is assembled."""
     check_features(features)
-    dates = features["snapshot_date"].drop_nulls().unique().to_list()
-    if len(dates) > 1:
-        raise ValueError(f"features: one snapshot at a time, got snapshot dates {sorted(dates)[:5]}")
-    snapshot = dates[0] if dates else None
+    _check_snapshot_date(features, as_of)
+    snapshot = as_of
     engagement = _engagement_sql(features, settings)
 
     values = {**_score_values(settings), **_grade_values(settings)}
@@ -244,7 +249,7 @@ def segment_on_engine(
         ]
     )
     params: dict[str, Any] = {
-        "snapshot_date": None if snapshot is None else snapshot.isoformat(),
+        "snapshot_date": snapshot.isoformat(),
         "customers": frame.height,
         "buyers": int(frame["is_buyer"].fill_null(False).sum()),
         "rfm_method": settings.rfm.method,

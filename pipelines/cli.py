@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from datetime import date
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         return _export(args, settings)
     if args.command == "docs":
-        return _docs(args)
+        return _docs(args, settings)
     return 2  # pragma: no cover - argparse enforces the choices
 
 
@@ -106,11 +105,8 @@ def _sample_data(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.runner import run_pipeline
 
-    config_path = str(settings.config_path) if settings.config_path else ""
-    # The Dagster code (partitions, resources) reads the same file as this command.
-    os.environ["SEGMENTS_CONFIG"] = config_path
     try:
-        summary = run_pipeline(config_path, as_of=args.as_of)
+        summary = run_pipeline(settings, as_of=args.as_of)
     except Exception as exc:  # a failed run is loud: message + non-zero exit code
         print(f"error: the run failed: {exc}", file=sys.stderr)
         return 1
@@ -130,12 +126,15 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _docs(args: argparse.Namespace) -> int:
+def _docs(args: argparse.Namespace, settings: Settings) -> int:
     from data_contracts.contracts import output_contracts
+    from models.registry import builtin_registry
+    from models.settings import load_segmentation_settings
     from publishing.dictionary import render_data_dictionary
 
+    registry = builtin_registry(load_segmentation_settings(settings.segmentation))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render_data_dictionary(output_contracts().values()), encoding="utf-8")
+    args.out.write_text(render_data_dictionary(output_contracts().values(), registry=registry), encoding="utf-8")
     print(f"data dictionary written to {args.out}")
     return 0
 

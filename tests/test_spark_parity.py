@@ -17,13 +17,12 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from engines.pipeline import export_sources, features_on_engine, segment_features
-from features.customer_features import build_customer_features
+from features.customer_features import build_customer_features, read_features
 from ingestion.loader import ensure_schema, ingest_source
 from models.pipeline import SegmentationResult, segment_customers
 from models.settings import load_segmentation_settings
 from segments.config import settings_from_dict
 from segments.sample_data import generate
-from segments.warehouse import read_snapshot
 
 try:
     from tests.conftest_features_helpers import customer, event, feedback_row, make_warehouse, order
@@ -116,9 +115,9 @@ def _duckdb_path(
     con = duckdb.connect(str(path))
     con.execute("set TimeZone = 'UTC'")
     build_customer_features(con, D)
-    features = read_snapshot(con, "customer_features", D).sort("customer_id")
+    features = read_features(con, D)
     con.close()
-    return features, segment_customers(features, load_segmentation_settings(overrides), previous_centroids=previous)
+    return features, segment_customers(features, load_segmentation_settings(overrides), D, previous_centroids=previous)
 
 
 def _assert_same(want: SegmentationResult, got: SegmentationResult) -> None:
@@ -138,13 +137,13 @@ def test_both_engines_give_the_same_snapshot(warehouse: Path, tmp_path: Path) ->
     con.close()
     got_features = features_on_engine(spark, sources, D)
     assert_frame_equal(got_features, want_features, check_exact=False, abs_tol=1e-9, rel_tol=0)
-    got = segment_features(spark, got_features, load_segmentation_settings({}), registered=True)
+    got = segment_features(spark, got_features, load_segmentation_settings({}), D, registered=True)
     _assert_same(want, got)
     assert want.customers["cluster_id"].drop_nulls().n_unique() >= 2  # clustering really happened
 
     # other methods and windows, and ids matched to the previous snapshot's centroids
     _, want_variant = _duckdb_path(warehouse, VARIANT, previous=want.centroids)
     got_variant = segment_features(
-        spark, got_features, load_segmentation_settings(VARIANT), want.centroids, registered=True
+        spark, got_features, load_segmentation_settings(VARIANT), D, want.centroids, registered=True
     )
     _assert_same(want_variant, got_variant)

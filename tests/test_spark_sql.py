@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from engines.spark import SparkSettings
 from engines.sql import FORBIDDEN, SqlPortabilityError, check_portable, lint, load_statement, parameters, render
 from features.customer_features import SQL_DIR as FEATURE_SQL_DIR
+from segments.config import ConfigError, settings_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE_SQL_DIR = ROOT / "engines" / "sql"
@@ -114,3 +116,16 @@ def test_scale_out_doc_explains_every_forbidden_construct() -> None:
     doc = (ROOT / "docs" / "scale-out.md").read_text(encoding="utf-8")
     missing = [rule for rule in FORBIDDEN if f"`{rule}`" not in doc]
     assert missing == []
+
+
+def test_engine_setting_defaults_to_duckdb_and_names_the_key_when_wrong(tmp_path: Path) -> None:
+    base = {"sources": {"orders": {"glob": "orders/*"}}}
+    assert settings_from_dict(base, base_dir=tmp_path).engine == "duckdb"
+    assert settings_from_dict({**base, "engine": "spark"}, base_dir=tmp_path).engine == "spark"
+    with pytest.raises(ConfigError, match="engine"):
+        settings_from_dict({**base, "engine": "snowflake"}, base_dir=tmp_path)
+
+
+def test_spark_settings_refuse_overriding_what_results_depend_on() -> None:
+    with pytest.raises(ValueError, match=r"spark\.sql\.session\.timeZone"):
+        SparkSettings(conf={"spark.sql.session.timeZone": "America/Los_Angeles"})
