@@ -94,6 +94,7 @@ class QualityConfig(BaseModel):
     max_cut_point_change: float = Field(0.50, gt=0)
     min_buyers_for_quantiles: int = Field(100, ge=1)
     max_quarantine_share: float = Field(0.05, ge=0, le=1)
+    max_data_age_days: int = Field(3, ge=0)  # newest order older than this many days before D: stale (warn)
 
 
 class FeaturesConfig(BaseModel):
@@ -138,6 +139,8 @@ class Settings(BaseModel):
     published_dir: Path = Path("data/published")
     time_zone: str = "UTC"
     currency: str = "CNY"
+    # What the report and exports show: English or Chinese display names and headings.
+    language: Literal["en", "zh"] = "en"
     currencies: list[str] = Field(default_factory=list)
     # First snapshot date offered as a partition; None = the first business date in the data.
     snapshot_start: date | None = None

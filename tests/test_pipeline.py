@@ -353,3 +353,30 @@ def test_partitions_start_at_the_first_business_date_of_the_data(tmp_path: Path,
         first = con.execute("select min(order_date) from orders").fetchall()[0][0]
     keys = build_definitions(str(cfg)).resolve_job_def("snapshot_job").partitions_def.get_partition_keys()
     assert keys[0] == first.isoformat()
+
+
+def test_cli_runs_go_to_the_project_instance_and_a_future_as_of_is_refused_at_once(
+    first_run: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import time
+
+    root, _ = first_run
+    home = root / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    cfg = str(root / "segments.yaml")
+    t0 = time.perf_counter()
+    assert cli_main(["--config", cfg, "run", "--as-of", "2099-01-01"]) == 1
+    assert time.perf_counter() - t0 < 10
+    out = capsys.readouterr().out
+    assert "--as-of 2099-01-01 is outside the snapshot dates this data allows (2025-01-01 .. " in out
+    assert not home.exists()  # refused before any run was started
+
+    assert cli_main(["--config", cfg, "run", "--as-of", AS_OF.isoformat()]) == 0
+    instance = dg.DagsterInstance.from_config(str(home))
+    jobs = sorted(r.job_name for r in instance.get_runs())
+    assert jobs == ["ingest_job", "snapshot_job"]  # what `make ui` shows, with every check's details
+    snapshot_run = next(r for r in instance.get_runs() if r.job_name == "snapshot_job")
+    checks = instance.get_records_for_run(
+        snapshot_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    assert len(checks) > 10
