@@ -30,7 +30,7 @@ def segmentation_stage(
     con: duckdb.DuckDBPyConnection,
     as_of: date,
     rules: Mapping[str, Any],
-    segment: Callable[..., SegmentationResult] = segment_customers,
+    segment: Callable[..., SegmentationResult] | None = None,
 ) -> tuple[SegmentationResult, date | None]:
     """Segment snapshot ``as_of`` and write customer_segments, rfm_cut_points, cluster_profiles and centroids.
 
@@ -46,6 +46,7 @@ def segmentation_stage(
     rendered = load_segmentation_settings(rules, windows=feature_params(con, as_of).window_names())
     prev = previous_snapshot(con, as_of, "cluster_centroids")
     prev_centroids = read_snapshot(con, "cluster_centroids", prev) if prev else None
+    segment = segment or segment_customers  # looked up per call, so the module attribute is the default
     result = segment(features, rendered, as_of, previous_centroids=prev_centroids)
     replace_snapshot(con, "customer_segments", result.customers, as_of)
     replace_snapshot(con, "rfm_cut_points", result.cut_points, as_of)
