@@ -177,6 +177,9 @@ class Settings(BaseModel):
     earliest_date: date = date(2000, 1, 1)
     # DuckDB spills to disk beyond this; keeps a run's peak memory bounded (PRODUCT.md §6: < 6 GB).
     memory_limit: str = "4GB"
+    # Engine of the heavy stages (features, scores, grades, lifecycle, cluster assignment): duckdb in
+    # process, or spark (pip install '.[spark]', Java 17; docs/scale-out.md). Results are identical.
+    engine: Literal["duckdb", "spark"] = "duckdb"
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
