@@ -4,7 +4,7 @@ What runs as SQL on the engine (distributed on Spark): the distinct-value RFM sc
 grade table, every customer's scores, grades and lifecycle stage (``sql/customer_scores.sql``), and the
 nearest-centroid cluster assignment. What runs on the driver: choosing the clustering sample and fitting
 KMeans on it (``models.clusters``), the segment-map and value-tier lookups (``models.pipeline``,
-``models.value_tier``), cluster profiles and cut points, all on the collected per-customer rows, which
+``models.classifications``), cluster profiles and cut points, all on the collected per-customer rows, which
 publishing needs as one frame anyway. The rules themselves live in ``models/``; the SQL forms are
 parity-tested against them (tests/test_spark_statements.py, tests/test_spark_parity.py).
 """
@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from models.value_tier import assign_value_tier
 
 from engines.engine import SqlEngine
 from engines.sql import Statement, load_statement
+from models.classifications import apply_classifications
 from models.clusters import ClusterResult, _profiles, cluster_customers, stable_hash
 from models.pipeline import (
     OUTPUT_COLUMNS,
@@ -237,11 +237,13 @@ def segment_on_engine(
 
     frame = features.sort("customer_id").join(scores, on="customer_id", how="left", maintain_order="left")
     frame = assign_rfm_segments(frame, settings.rfm)
-    frame = assign_value_tier(frame, settings.value_tier)
     clusters = _clusters(engine, features, settings, snapshot, previous_centroids)
     warnings += clusters.warnings
     frame = frame.join(clusters.assignments, on="customer_id", how="left", maintain_order="left")
-    frame = frame.select([*features.columns, *OUTPUT_COLUMNS]).sort("customer_id")
+    # Classifications and tags last, on the driver, exactly as models.pipeline.segment_customers does.
+    frame = apply_classifications(frame.sort("customer_id"), settings)
+    rule_columns = [c for c in frame.columns if c not in features.columns and c not in OUTPUT_COLUMNS]
+    frame = frame.select([*features.columns, *OUTPUT_COLUMNS, *rule_columns]).sort("customer_id")
     frame = frame.with_columns(
         [
             pl.col(c).cast(pl.Int64)
