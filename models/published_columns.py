@@ -2,7 +2,7 @@
 
 The static contract (``data_contracts/outputs/customer_segments.yaml``) lists the columns every config
 has. The config adds, in registry order: each classification other than value tier (``<name>``,
-``<name>_name``), each tag flag (``tag_<name>``) and, for every segmentation, ``<column>_computed``
+``<name>_name``, ``<name>_name_en``), each tag flag (``tag_<name>``) and, for every segmentation, ``<column>_computed``
 (value before overrides), ``<column>_previous`` and ``<column>_since`` (history). Publishing, the data
 dictionary and the checks take this contract, so a classification added in config is published whole.
 """
@@ -43,10 +43,11 @@ def customer_segments_contract(
             accepted_values=keys,
         )
         display = _col(f"{name}_name", "string", f"Display name of {name} (Chinese).")
+        display_en = _col(f"{name}_name_en", "string", f"Display name of {name} (English).")
         if name in static:
-            static[name], static[f"{name}_name"] = col, display
+            static[name], static[f"{name}_name"], static[f"{name}_name_en"] = col, display, display_en
         else:
-            added += [col, display]
+            added += [col, display, display_en]
         types[name] = "string"
     for name, tag in settings.active_tags().items():
         added.append(
@@ -95,4 +96,19 @@ def finalize_customers(
     registry = builtin_registry(settings)
     names = {s.column: {lab.key: lab.zh for lab in s.labels} for s in registry if s.labels and s.kind != "tag"}
     frame, audit = apply_overrides(customers, overrides, registry, as_of, names)
-    return add_history(frame, previous, registry, as_of, previous_date), audit
+    return add_history(with_english_names(frame, registry), previous, registry, as_of, previous_date), audit
+
+
+def with_english_names(frame: pl.DataFrame, registry: Registry) -> pl.DataFrame:
+    """``<column>_name_en`` beside every ``<column>_name`` (Chinese), from the registry's English labels.
+
+    Both are published; ``language: en | zh`` only picks which one the report and exports show.
+    """
+    names = [
+        pl.col(s.column)
+        .replace_strict({lab.key: lab.en for lab in s.labels}, default=None, return_dtype=pl.String)
+        .alias(f"{s.column}_name_en")
+        for s in registry
+        if s.labels and s.kind != "tag" and f"{s.column}_name" in frame.columns
+    ]
+    return frame.with_columns(names) if names else frame

@@ -112,3 +112,24 @@ def test_a_segmentation_added_to_the_registry_reaches_summary_migrations_drift_e
     with connect(tmp_path / "warehouse.duckdb") as con:
         found = segment_summary_findings(con, AS_OF, registry, max_share_change=0.1, max_unassigned_increase=0.05)
     assert "preferred_channel.segment_share_drift" in [o.check for o in found["segment_share_drift"]]
+
+
+def test_english_display_names_are_published_beside_the_chinese_ones() -> None:
+    from models.published_columns import customer_segments_contract, with_english_names
+
+    settings = load_segmentation_settings()
+    registry = config_registry({})
+    frame = pl.DataFrame(
+        {
+            "rfm_segment": ["cant_lose", None],
+            "rfm_segment_name": ["不能失去", None],
+            "value_tier": ["high_value", "low_value"],
+            "value_tier_name": ["高价值", "低价值"],
+        }
+    )
+    out = with_english_names(frame, registry)
+    assert out["rfm_segment_name_en"].to_list() == ["Can't Lose", None]
+    assert out["value_tier_name_en"].to_list() == ["High value", "Low value"]
+    names = customer_segments_contract(settings).column_names
+    for col in ("rfm_segment", "value_class", "value_tier", "customer_source"):
+        assert names.index(f"{col}_name_en") == names.index(f"{col}_name") + 1, col
