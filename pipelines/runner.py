@@ -12,6 +12,11 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+try:  # POSIX only; elsewhere concurrent first runs are not serialised
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 from segments.config import Settings, load_settings
 from segments.warehouse import connect, first_business_date
 
@@ -36,10 +41,21 @@ def project_instance(settings: Settings) -> dg.DagsterInstance:
     details appear in the UI next to the runs launched there."""
     home = dagster_home(settings)
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copyfile(INSTANCE_CONFIG, home / "dagster.yaml")
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-    return dg.DagsterInstance.from_config(str(home))
+    # Two runs starting at once on a new home would both create the instance's SQLite schema (alembic
+    # then finds two heads): the first to take the lock creates it, the other waits and opens it.
+    with open(home / ".init.lock", "a+b") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            if not (home / "dagster.yaml").exists():
+                shutil.copyfile(INSTANCE_CONFIG, home / "dagster.yaml")
+            instance = dg.DagsterInstance.from_config(str(home))
+            instance.get_runs(limit=1)  # touches (and so initialises) the run storage under the lock
+        finally:
+            if fcntl is not None:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    return instance
 
 
 def latest_data_date(settings: Settings) -> date | None:
