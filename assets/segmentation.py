@@ -88,8 +88,12 @@ def customer_features(
     context: dg.AssetExecutionContext, config: FeatureConfig, segments: SegmentsResource
 ) -> dg.MaterializeResult:
     as_of = _snapshot_date(context)
+    # The reactivation gap follows the lifecycle's active window of the config file (segmentation.lifecycle).
+    active_days = load_segmentation_settings(segments.settings().segmentation).lifecycle.active_days
     params = FeatureParams(
-        lookback_days=config.lookback_days or None, windows=(config.short_window_days, config.long_window_days)
+        lookback_days=config.lookback_days or None,
+        windows=(config.short_window_days, config.long_window_days),
+        reactivation_window_days=active_days,
     )
     with segments.warehouse() as con:
         rows = build_customer_features(con, as_of, params)
@@ -105,6 +109,7 @@ def customer_features(
             "non_buyers": rows - int(buyers),
             **{f"anonymous_{k}": v for k, v in anonymous.items()},
             "lookback_days": config.lookback_days or "all history",
+            "reactivation_window_days": active_days,
         }
     )
 
