@@ -133,7 +133,7 @@ def segment_customers(
     rfm = score_rfm(frame, settings.rfm, snapshot)
     warnings += rfm.warnings
     frame = assign_rfm_segments(rfm.frame, settings.rfm)
-    frame = grade_customers(frame, settings.grades)
+    frame = grade_customers(frame, settings.grades, warnings=warnings)
     frame = assign_lifecycle(frame, settings.lifecycle)
     frame = assign_value_tier(frame, settings.value_tier)
 

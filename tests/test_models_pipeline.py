@@ -183,3 +183,16 @@ def test_empty_snapshot_gives_empty_outputs() -> None:
     assert result.customers.height == 0
     assert result.customers.columns == [*_features().columns, *OUTPUT_COLUMNS]
     assert result.cut_points.height == 0 and result.cluster_profiles.height == 0
+
+
+def test_orders_only_data_reaches_high_value_and_says_so_once() -> None:
+    """Defect: without browsing, overall topped out at B and high_value was unreachable, silently."""
+    orders_only = _features().with_columns(sessions_90d=pl.lit(0, pl.Int64), add_to_carts_90d=pl.lit(0, pl.Int64))
+    settings = load_segmentation_settings({"rfm": {"method": "fixed"}, "clusters": {"k": 3}})
+    result = segment_customers(orders_only, settings)
+    out = result.customers
+    assert out["engagement_grade"].null_count() == out.height
+    c01 = out.filter(pl.col("customer_id") == "c01").row(0, named=True)
+    assert (c01["overall_grade"], c01["value_tier"]) == ("A", "high_value")
+    grade_warnings = [w for w in result.warnings if w.startswith("grades:")]
+    assert len(grade_warnings) == 1 and "engagement" in grade_warnings[0]
