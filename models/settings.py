@@ -70,6 +70,7 @@ class RfmSettings(_Strict):
     fixed: FixedThresholds
     segment_map: str | dict[str, Any]
     value_map: str | dict[str, Any]
+    value_high_method: Literal["mean", "median", "score"]
     value_high_min_score: HighMinScore
 
     @field_validator("segment_map", "value_map")
