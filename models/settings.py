@@ -178,6 +178,7 @@ class ClusterFeature(_Strict):
     column: str
     fill_null: float = Field(0, ge=0)
     labels: tuple[str, str, str]
+    name: str | None = None  # noun telling clusters apart, e.g. "spend" in "(more spend)"; default: the column
 
 
 class ClusterSettings(_Strict):
@@ -193,6 +194,7 @@ class ClusterSettings(_Strict):
     n_init: int = Field(ge=1, le=100)
     random_state: int = Field(ge=0)
     name_threshold: float = Field(gt=0)
+    name_keep_distance: float = Field(0.5, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> ClusterSettings:
