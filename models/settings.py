@@ -207,6 +207,29 @@ class ClusterSettings(_Strict):
         return self
 
 
+class CalibrationSettings(_Strict):
+    """Holdout check of the purchase model: fit up to D - holdout_days, compare the last holdout_days."""
+
+    enabled: bool
+    holdout_days: int = Field(ge=1, le=3650)
+    max_error: float = Field(gt=0)
+    top_bucket: int = Field(ge=1, le=50)
+
+
+class PredictionSettings(_Strict):
+    """Churn probability and CLV from BG/NBD + Gamma-Gamma (pymc-marketing, MAP); see models/clv.py."""
+
+    enabled: bool
+    purchase_horizon_days: int = Field(ge=1, le=3650)
+    clv_horizon_days: int = Field(ge=1, le=3650)
+    annual_discount_rate: float = Field(ge=0, le=1)
+    churn_threshold: float = Field(gt=0, lt=1)
+    min_repeat_buyers: int = Field(ge=2)
+    fit_sample_size: int = Field(ge=100)
+    random_state: int = Field(ge=0)
+    calibration: CalibrationSettings
+
+
 class SegmentationSettings(_Strict):
     """Every segmentation rule, validated; build with ``load_segmentation_settings``."""
 
@@ -215,6 +238,7 @@ class SegmentationSettings(_Strict):
     lifecycle: LifecycleSettings
     value_tier: ValueTierSettings
     clusters: ClusterSettings
+    prediction: PredictionSettings
 
     @model_validator(mode="after")
     def _tier_conditions(self) -> SegmentationSettings:
