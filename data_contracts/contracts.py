@@ -162,6 +162,8 @@ SNAPSHOT_OUTPUTS: tuple[str, ...] = (
     "segment_migrations",
     "rfm_cut_points",
     "cluster_profiles",
+    "churn_drivers",
+    "model_calibration",
 )
 RUN_OUTPUTS: tuple[str, ...] = ("data_quality", "quarantine")
 

@@ -11,7 +11,11 @@ purchase days), ``recency`` (age at last purchase, days), ``t_days`` (age at the
 and ``monetary_value`` (mean spend of repeat purchase days). Pure functions of that frame and the
 settings: nothing reads the clock or the disk (pytensor's compile cache aside).
 
-- Fit: BG/NBD on a seeded random sample of at most ``fit_sample_size`` buyers, Gamma-Gamma on the
+- Purchase model: BG/NBD (default, ``purchase_model: bg_nbd``) or the modified BG/NBD
+  (``modified_bg_nbd``). BG/NBD lets a customer drop out only right after a repeat purchase, so every
+  one-time buyer has p_alive = 1 however long ago they bought; the modified model lets them drop out
+  after the first purchase too (on the sample data: one-time buyers' mean p_alive 0.46 instead of 1).
+- Fit: the purchase model on a seeded random sample of at most ``fit_sample_size`` buyers, Gamma-Gamma on the
   repeat buyers of that sample with spend > 0 (one zero makes its MAP fail). Flat (HalfFlat) priors.
 - Gating: fewer than ``min_repeat_buyers`` repeat buyers, a failed fit or non-finite parameters: no
   model, every prediction null, the reason returned (and shown by the run).
@@ -51,6 +55,7 @@ CHURN_LABELS: tuple[Label, ...] = (
     Label("alive", "Predicted to stay", "预测留存"),
 )
 PERIOD_DAYS = 30
+ILL_DETERMINED = 1e4  # a + b above this: the Beta dropout distribution has collapsed to one value
 _COMPILE_DIR_ENV = "SEGMENTS_PYTENSOR_DIR"
 
 CALIBRATION_SCHEMA: dict[str, pl.DataType] = {
@@ -104,8 +109,8 @@ def _compile_dir() -> Path | None:
     return root / ".pytensor" if os.access(root, os.W_OK) else None
 
 
-def _library() -> tuple[Any, Any, Any]:
-    """(BetaGeoModel, GammaGammaModel, Prior), importing pymc-marketing on first use (slow to import)."""
+def _library(purchase_model: str = "bg_nbd") -> tuple[Any, Any, Any]:
+    """(purchase model class, GammaGammaModel, Prior), importing pymc-marketing on first use (slow)."""
     if "pytensor" not in sys.modules and "base_compiledir" not in os.environ.get("PYTENSOR_FLAGS", ""):
         target = _compile_dir()
         if target is not None:
@@ -114,10 +119,10 @@ def _library() -> tuple[Any, Any, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         from pymc_extras.prior import Prior
-        from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+        from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel
     for name in ("pymc", "pymc.stats.convergence", "pytensor"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    return BetaGeoModel, GammaGammaModel, Prior
+    return (ModifiedBetaGeoModel if purchase_model == "modified_bg_nbd" else BetaGeoModel), GammaGammaModel, Prior
 
 
 def _flat(prior: Any, names: tuple[str, ...]) -> dict[str, Any]:
@@ -197,7 +202,8 @@ def fit_models(summary: pl.DataFrame, settings: PredictionSettings) -> FittedMod
             f"{settings.min_repeat_buyers}); predictions left null",
             info=info,
         )
-    beta_geo, gamma_gamma, prior = _library()
+    beta_geo, gamma_gamma, prior = _library(settings.purchase_model)
+    info["purchase_model"] = settings.purchase_model
     data = _pandas(sample)
     try:
         with _quiet():
@@ -208,6 +214,12 @@ def fit_models(summary: pl.DataFrame, settings: PredictionSettings) -> FittedMod
         return FittedModels(reason=f"BG/NBD fit failed: {type(exc).__name__}: {exc}"[:500], info=info)
     if not all(math.isfinite(v) and v > 0 for v in bg_params.values()):
         return FittedModels(reason=f"BG/NBD fit gave unusable parameters {bg_params}", bg_params=bg_params, info=info)
+    if bg_params["a"] + bg_params["b"] > ILL_DETERMINED:
+        info["dropout_warning"] = (
+            f"dropout parameters ill-determined (a = {bg_params['a']:.4g}, b = {bg_params['b']:.4g}): the data "
+            f"shows one dropout probability {bg_params['a'] / (bg_params['a'] + bg_params['b']):.3f} for everyone; "
+            "p_alive ranks customers by recency and frequency but its level is uncertain"
+        )
 
     spenders = data[(data["frequency"] > 0) & (data["monetary_value"] > 0)]
     info["gamma_gamma_customers"] = len(spenders)
@@ -414,6 +426,8 @@ def run_predictions(
         warnings_.append(f"prediction: {models.reason}")
     elif models.gg_reason:
         warnings_.append(f"prediction: {models.gg_reason}")
+    if models.info.get("dropout_warning"):
+        warnings_.append(f"prediction: {models.info['dropout_warning']}")
     calibration = pl.DataFrame(schema=CALIBRATION_SCHEMA)
     if settings.calibration.enabled and holdout_summary is not None:
         cal_models = fit_models(holdout_summary, settings)

@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from models.clusters import ClusterResult, cluster_customers
+from models.clv import prediction_columns
 from models.grades import grade_customers
 from models.lifecycle import assign_lifecycle
 from models.rfm import score_rfm
@@ -203,6 +204,12 @@ def segment_customers(
     warnings += clusters.warnings
     frame = frame.join(clusters.assignments, on="customer_id", how="left", maintain_order="left")
     frame = frame.select([*features.columns, *OUTPUT_COLUMNS]).sort("customer_id")
+    # Churn prediction columns, filled later by the prediction step (models/clv.py); null until then.
+    frame = frame.with_columns(
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in prediction_columns(settings.prediction).items()
+        if name not in frame.columns
+    )
 
     params: dict[str, Any] = {
         "snapshot_date": None if snapshot is None else snapshot.isoformat(),

@@ -220,6 +220,7 @@ class PredictionSettings(_Strict):
     """Churn probability and CLV from BG/NBD + Gamma-Gamma (pymc-marketing, MAP); see models/clv.py."""
 
     enabled: bool
+    purchase_model: Literal["bg_nbd", "modified_bg_nbd"]
     purchase_horizon_days: int = Field(ge=1, le=3650)
     clv_horizon_days: int = Field(ge=1, le=3650)
     annual_discount_rate: float = Field(ge=0, le=1)

@@ -8,13 +8,14 @@ import dagster as dg
 
 from assets.checks import input_checks, output_checks, output_contract_checks
 from assets.ingestion import ingestion_assets
+from assets.predictions import prediction_assets
 from assets.publishing import publishing_assets
 from assets.resources import SegmentsResource
 from assets.segmentation import snapshot_assets
 from pipelines.schedules import build_landing_sensor, build_nightly_schedule
 from segments.config import ConfigError, Settings, load_settings
 
-all_assets = [*ingestion_assets, *snapshot_assets, *publishing_assets]
+all_assets = [*ingestion_assets, *snapshot_assets, *prediction_assets, *publishing_assets]
 all_checks = [*input_checks, *output_contract_checks, *output_checks]
 
 ingest_job = dg.define_asset_job(

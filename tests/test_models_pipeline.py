@@ -181,7 +181,8 @@ def test_one_snapshot_at_a_time() -> None:
 def test_empty_snapshot_gives_empty_outputs() -> None:
     result = segment_customers(_features().head(0), load_segmentation_settings())
     assert result.customers.height == 0
-    assert result.customers.columns == [*_features().columns, *OUTPUT_COLUMNS]
+    prediction = ["p_alive", "expected_purchases_90d", "clv_365d", "predicted_churn"]
+    assert result.customers.columns == [*_features().columns, *OUTPUT_COLUMNS, *prediction]
     assert result.cut_points.height == 0 and result.cluster_profiles.height == 0
 
 
