@@ -269,3 +269,93 @@ def test_prediction_registry_entry() -> None:
     assert (entry.name, entry.column, entry.kind) == ("predicted_churn", "predicted_churn", "prediction")
     assert entry.keys == ("churn", "alive") and entry.display("churn", "zh") == "预测流失"
     assert prediction_segmentations(_settings(enabled=False)) == ()
+
+
+# ------------------------------------------------------------------------------- Dagster assets
+def _orders_from_summary(summary: pl.DataFrame, as_of: date) -> list[dict]:
+    """Purchase days realising each simulated (frequency, recency, T): first on D - T, repeats spread
+    evenly up to first + recency (whole days), spend = the simulated mean spend."""
+    from datetime import timedelta
+
+    rows = []
+    for r in summary.iter_rows(named=True):
+        t, rec = int(r["t_days"]), int(r["recency"])
+        freq = min(int(r["frequency"]), rec)
+        first = as_of - timedelta(days=t)
+        days = [first] + [first + timedelta(days=round(rec * (k + 1) / freq)) for k in range(freq)] if freq else [first]
+        for k, day in enumerate(days):
+            amount = f"{max(r['monetary_value'], 1.0):.2f}" if k else "10.00"
+            rows.append(order(f"{r['customer_id']}-{k}", r["customer_id"], day.isoformat(), amount))
+    return rows
+
+
+def test_prediction_assets_materialize_into_customer_segments(tmp_path: Path) -> None:
+    """Real in-process Dagster run of churn_predictions and churn_drivers over a real DuckDB file."""
+    import dagster as dg
+    import yaml
+
+    from assets.predictions import prediction_assets
+    from assets.resources import SegmentsResource
+
+    summary = simulate(400, seed=5).with_columns(
+        pl.col("recency").floor().cast(pl.Int64), pl.col("t_days").floor().cast(pl.Int64)
+    )
+    con = make_warehouse(tmp_path / "warehouse.duckdb", orders=_orders_from_summary(summary, D))
+    segments = pl.DataFrame(
+        {
+            "snapshot_date": [D] * 401,
+            "customer_id": [*summary["customer_id"], "prospect"],
+            "is_buyer": [True] * 400 + [False],
+            "lifecycle_stage": ["active", "churned", "at_risk", "new"] * 100 + ["prospect"],
+            "nps_class": ["detractor", None] * 200 + [None],
+            "complaints_90d": [0, 1] * 200 + [0],
+            "avg_rating": [4.5, 2.0] * 200 + [None],
+            "source_channel": "ads",
+            "region": "east",
+            "top_category": "books",
+            "cluster_id": [0, 1] * 200 + [None],
+            "cluster_name": ["recent", "lapsed"] * 200 + [None],
+            **{name: pl.Series([None] * 401, dtype=t) for name, t in prediction_columns(_settings()).items()},
+        }
+    )
+    con.register("_seg", segments.to_arrow())
+    con.execute("create table customer_segments as select * from _seg")
+    con.close()
+    cfg = tmp_path / "segments.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "landing_dir": "landing",
+                "warehouse": "warehouse.duckdb",
+                "published_dir": "published",
+                "sources": {"orders": {"glob": "orders/*"}},
+                "segmentation": {"prediction": {"min_repeat_buyers": 20, "calibration": {"holdout_days": 60}}},
+            }
+        ),
+        encoding="utf-8",
+    )
+    result = dg.materialize(
+        prediction_assets,
+        partition_key=D.isoformat(),
+        resources={"segments": SegmentsResource(config_path=str(cfg))},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    with duckdb_connect(tmp_path / "warehouse.duckdb") as check:
+        seg = check.sql("select * from customer_segments order by customer_id").pl()
+        calibration = check.sql("select * from model_calibration").pl()
+        drivers = check.sql("select * from churn_drivers").pl()
+    buyers = seg.filter(pl.col("is_buyer"))
+    assert buyers["p_alive"].null_count() == 0 and buyers["clv_365d"].null_count() == 0
+    assert seg.filter(~pl.col("is_buyer"))["p_alive"].null_count() == 1
+    assert calibration["frequency_bucket"].to_list()[-1] == "all" and calibration["holdout_days"][0] == 60
+    assert drivers.filter(pl.col("driver") == "all")["churned"].to_list() == [100]
+    assert drivers.filter(pl.col("driver") == "all")["predicted_churn_rate"].null_count() == 0
+    params = result.asset_materializations_for_node("churn_predictions")[0].metadata["parameters"].data
+    assert params["model"]["fitted"] and params["model"]["random_state"] == 42
+
+
+def duckdb_connect(path: Path):  # noqa: ANN201 - a context manager over a read-only connection
+    import duckdb
+
+    return duckdb.connect(str(path), read_only=True)
