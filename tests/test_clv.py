@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
@@ -355,7 +356,6 @@ def test_prediction_assets_materialize_into_customer_segments(tmp_path: Path) ->
     assert params["model"]["fitted"] and params["model"]["random_state"] == 42
 
 
-def duckdb_connect(path: Path):  # noqa: ANN201 - a context manager over a read-only connection
-    import duckdb
-
+def duckdb_connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection (usable as a context manager)."""
     return duckdb.connect(str(path), read_only=True)
