@@ -81,12 +81,20 @@ def main() -> None:
     settings = load_segmentation_settings(
         {"prediction": {"purchase_model": args.purchase_model, "fit_sample_size": args.fit_sample_size}}
     ).prediction
-    stages: dict[str, float] = {}
-    t0 = time.perf_counter()
+    stages: dict[str, tuple[float, float]] = {}
+    clock: list[float] = []
+
+    def start() -> None:
+        clock[:] = [time.perf_counter(), time.process_time()]
+
+    def stop(name: str) -> None:
+        stages[name] = (time.perf_counter() - clock[0], time.process_time() - clock[1])
+
+    start()
     import models.clv as clv
 
     clv._library(settings.purchase_model)  # import pymc-marketing up front so it is timed apart
-    stages["import pymc-marketing"] = time.perf_counter() - t0
+    stop("import pymc-marketing")
 
     holdout = None
     if args.warehouse:
@@ -95,32 +103,33 @@ def main() -> None:
         from features.clv_summary import clv_summary
 
         con = duckdb.connect(args.warehouse, read_only=True)
-        t = time.perf_counter()
+        start()
         summary = clv_summary(con, args.as_of)
         holdout = clv_summary(con, args.as_of, settings.calibration.holdout_days)
-        stages["SQL summaries (now + holdout)"] = time.perf_counter() - t
+        stop("SQL summaries (now + holdout)")
     else:
-        t = time.perf_counter()
+        start()
         summary = simulate(args.customers)
-        stages["simulate summary"] = time.perf_counter() - t
+        stop("simulate summary")
 
-    t = time.perf_counter()
+    start()
     models = fit_models(summary, settings)
-    stages[f"fit on {models.info.get('fit_sample')} buyers"] = time.perf_counter() - t
-    t = time.perf_counter()
+    stop(f"fit on {models.info.get('fit_sample')} buyers")
+    start()
     predictions = predict(summary, models, settings)
-    stages[f"predict {summary.height} buyers (p_alive, 90d purchases, 365d CLV)"] = time.perf_counter() - t
+    stop(f"predict {summary.height} buyers (p_alive, 90d purchases, 365d CLV)")
     if holdout is not None:
-        t = time.perf_counter()
+        start()
         cal_models = fit_models(holdout, settings)
         ordered = holdout.sort("customer_id")
         expected = clv._expected_purchases(cal_models, clv._pandas(ordered), settings.calibration.holdout_days)
         table = bucket_calibration(ordered.with_columns(predicted=pl.Series(expected)), settings, args.as_of)
-        stages["calibration (refit on D-90 + predict)"] = time.perf_counter() - t
+        stop("calibration (refit on D-90 + predict)")
         with pl.Config(tbl_rows=20, tbl_cols=20, tbl_width_chars=200, float_precision=3):
             print(table.drop("snapshot_date", "holdout_days", "bucket_order"))
-    for name, seconds in stages.items():
-        print(f"{name:<60} {seconds:8.2f} s")
+    print(f"{'stage':<60} {'wall s':>8} {'CPU s':>8}")
+    for name, (wall, cpu) in stages.items():
+        print(f"{name:<60} {wall:8.2f} {cpu:8.2f}")
     print(f"{'peak RSS':<60} {_rss_gb():8.2f} GB")
     print("fitted:", json.dumps({"bg_nbd": models.bg_params, "gamma_gamma": models.gg_params, "reason": models.reason}))
     if not args.warehouse:

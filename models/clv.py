@@ -46,7 +46,7 @@ import numpy as np
 import polars as pl
 
 from models.registry import Label, Segmentation
-from models.settings import PredictionSettings
+from models.settings import PredictionSettings, SegmentationSettings
 
 BG_PARAMS: tuple[str, ...] = ("r", "alpha", "a", "b")
 GG_PARAMS: tuple[str, ...] = ("p", "q", "v")
@@ -83,8 +83,10 @@ def prediction_columns(settings: PredictionSettings) -> dict[str, pl.DataType]:
     }
 
 
-def prediction_segmentations(settings: PredictionSettings) -> tuple[Segmentation, ...]:
+def prediction_segmentations(settings: PredictionSettings | SegmentationSettings) -> tuple[Segmentation, ...]:
     """Registry entries of the prediction (``predicted_churn``), for ``Registry.extended``."""
+    if isinstance(settings, SegmentationSettings):
+        settings = settings.prediction
     if not settings.enabled:
         return ()
     return (

@@ -270,6 +270,20 @@ def test_prediction_registry_entry() -> None:
     assert (entry.name, entry.column, entry.kind) == ("predicted_churn", "predicted_churn", "prediction")
     assert entry.keys == ("churn", "alive") and entry.display("churn", "zh") == "预测流失"
     assert prediction_segmentations(_settings(enabled=False)) == ()
+    assert prediction_segmentations(load_segmentation_settings())[0].name == "predicted_churn"
+
+
+def test_modified_bg_nbd_lets_one_time_buyers_drop_out(simulated: tuple[pl.DataFrame, FittedModels]) -> None:
+    """Under BG/NBD a one-time buyer is always alive; the modified model is the configurable remedy."""
+    summary, bg = simulated
+    small = summary.head(2000)
+    one_timers = pl.col("frequency") == 0
+    assert predict(small, bg, _settings()).filter(small.select(one_timers).to_series())["p_alive"].min() == 1.0
+    settings = _settings(purchase_model="modified_bg_nbd")
+    mbg = fit_models(small, settings)
+    assert mbg.fitted and mbg.info["purchase_model"] == "modified_bg_nbd"
+    p = predict(small, mbg, settings).filter(small.select(one_timers).to_series())["p_alive"]
+    assert p.max() < 1.0 and p.min() > 0.0
 
 
 # ------------------------------------------------------------------------------- Dagster assets
