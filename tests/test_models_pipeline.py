@@ -72,7 +72,9 @@ def fixed_result() -> SegmentationResult:
 
 def test_output_is_features_plus_new_columns_one_row_per_customer(fixed_result: SegmentationResult) -> None:
     out = fixed_result.customers
-    assert out.columns == [*_features().columns, *OUTPUT_COLUMNS]
+    prediction = ["p_alive", "expected_purchases_90d", "clv_365d", "predicted_churn"]  # null until predicted
+    assert out.columns == [*_features().columns, *OUTPUT_COLUMNS, *prediction]
+    assert out.select(prediction).null_count().row(0) == (out.height,) * 4
     assert out["customer_id"].to_list() == sorted(r[0] for r in CUSTOMERS)
     assert_frame_equal(out.select(_features().columns), _features().sort("customer_id"))
 
