@@ -1,5 +1,5 @@
-"""Churn prediction assets, partitioned by snapshot date D: p_alive / expected purchases / CLV per buyer,
-the holdout calibration of the purchase model, and churn drivers."""
+"""Churn prediction assets per snapshot date D (partitions attached by pipelines/definitions.py): p_alive /
+expected purchases / CLV per buyer, the holdout calibration of the purchase model, and churn drivers."""
 
 import time
 from datetime import date
@@ -7,7 +7,6 @@ from datetime import date
 import dagster as dg
 
 from assets.common import OWNERS, column_schema, markdown_table
-from assets.partitions import snapshot_partitions
 from assets.resources import SegmentsResource
 from data_contracts.contracts import load_output_contract
 from features.churn_drivers import churn_drivers as churn_drivers_frame
@@ -23,7 +22,6 @@ def _schema(name: str) -> dict[str, object]:
 
 
 @dg.multi_asset(
-    partitions_def=snapshot_partitions,
     group_name="prediction",
     specs=[
         dg.AssetSpec(
@@ -89,7 +87,6 @@ def churn_predictions(context: dg.AssetExecutionContext, segments: SegmentsResou
 
 @dg.asset(
     name="churn_drivers",
-    partitions_def=snapshot_partitions,
     deps=["churn_predictions"],
     group_name="prediction",
     kinds={"duckdb", "sql"},

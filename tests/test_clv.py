@@ -349,8 +349,9 @@ def test_prediction_assets_materialize_into_customer_segments(tmp_path: Path) ->
         ),
         encoding="utf-8",
     )
+    days = dg.DailyPartitionsDefinition(start_date="2025-06-01")
     result = dg.materialize(
-        prediction_assets,
+        list(dg.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=days), prediction_assets)),
         partition_key=D.isoformat(),
         resources={"segments": SegmentsResource(config_path=str(cfg))},
         instance=dg.DagsterInstance.ephemeral(),
