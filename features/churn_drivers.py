@@ -8,6 +8,7 @@ small groups give noisy lifts, so ``buyers`` is published next to every rate.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import duckdb
@@ -15,6 +16,7 @@ import polars as pl
 
 from features.customer_features import FeatureError, _bind, _check_as_of, _relation_exists, load_sql
 
+_COMPLAINTS = re.compile(r"^complaints_[0-9]+d$")
 DRIVERS: tuple[str, ...] = (
     "nps_class",
     "recent_complaint",
@@ -45,18 +47,26 @@ DRIVERS_SCHEMA: dict[str, pl.DataType] = {
 def churn_drivers(con: duckdb.DuckDBPyConnection, as_of: date, table: str = "customer_segments") -> pl.DataFrame:
     """The churn-drivers table of snapshot ``as_of``, sorted by driver and value (empty without buyers).
 
-    ``table`` must hold the customer_segments columns; without a ``predicted_churn`` column (predictions
-    not run) the predicted rates are null.
+    ``table`` must hold the customer_segments columns, with one ``complaints_<N>d`` column (the configured
+    complaint window); without a ``predicted_churn`` column (predictions not run) the predicted rates are null.
     """
     as_of = _check_as_of(as_of)
     if table != "customer_segments" and not table.replace("_", "").isalnum():
         raise FeatureError(f"table must be a plain identifier, got {table!r}")
     if not _relation_exists(con, table):
         raise FeatureError(f"table {table!r} not found in the warehouse: materialize customer_segments first")
-    columns = {row[0] for row in con.execute(f'describe "{table}"').fetchall()}
-    source = f'"{table}"'
+    columns = [row[0] for row in con.execute(f'describe "{table}"').fetchall()]
+    # The complaint count is named by its configured window (complaints_90d by default).
+    complaint = sorted(c for c in columns if _COMPLAINTS.match(c))
+    if len(complaint) != 1:
+        raise FeatureError(
+            f"table {table!r} needs exactly one complaints_<N>d column for the recent-complaint driver, "
+            f"found {complaint or 'none'}"
+        )
+    extra = [f'"{complaint[0]}" as recent_complaints']
     if "predicted_churn" not in columns:
-        source = f'(select *, cast(null as varchar) as predicted_churn from "{table}")'
+        extra.append("cast(null as varchar) as predicted_churn")
+    source = f'(select *, {", ".join(extra)} from "{table}")'
     sql = load_sql("churn_drivers").replace("{source}", source)
     frame = con.sql(sql, params=_bind(sql, {"as_of": as_of})).pl()
     return frame.select([pl.col(c).cast(t) for c, t in DRIVERS_SCHEMA.items()])

@@ -105,6 +105,13 @@ def test_a_snapshot_without_buyers_gives_an_empty_table(tmp_path: Path) -> None:
     assert churn_drivers(_warehouse(tmp_path / "w.duckdb"), date(2020, 1, 1)).height == 0
 
 
+def test_the_complaint_window_column_is_found_by_name(tmp_path: Path) -> None:
+    """A configured complaint window of 60 days names the column complaints_60d."""
+    con = _warehouse(tmp_path / "w.duckdb")
+    con.execute("alter table customer_segments rename column complaints_90d to complaints_60d")
+    assert _row(churn_drivers(con, D), "recent_complaint", "yes")["buyers"] == 2
+
+
 def test_missing_table_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="customer_segments"):
         churn_drivers(duckdb.connect(str(tmp_path / "empty.duckdb")), D)

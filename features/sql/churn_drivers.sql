@@ -1,12 +1,13 @@
 -- churn_drivers: churn and at-risk rates of buyers by possible driver, with lift against the overall rate.
 -- Grain: one row per driver and driver value for snapshot $as_of (plus driver 'all', value 'all'),
--- ordered by driver, driver_value. Reads {source}: customer_segments rows with a predicted_churn column.
+-- ordered by driver, driver_value. Reads {source}: customer_segments rows plus recent_complaints (the
+-- complaints_<N>d column of the configured complaint window) and predicted_churn.
 --
 -- Population: buyers (is_buyer) of the snapshot; prospects cannot churn. churned / at_risk are the
 -- lifecycle stages; predicted_churn the model's label (null when not predicted). Rate = count / buyers
 -- of the group; lift = group rate / overall rate (null when the overall rate is 0). Drivers:
 --   nps_class         promoter | passive | detractor | unknown (no NPS answer)
---   recent_complaint  yes when complaints_90d > 0, else no
+--   recent_complaint  yes when recent_complaints > 0 (a complaint in the window, default 90 days), else no
 --   satisfaction      avg_rating >= 4 satisfied, >= 3 neutral, < 3 dissatisfied, unknown without ratings
 --   source_channel, region, top_category  from the customer record / purchases, unknown when null
 --   cluster           cluster_id (value_label: the cluster's name)
@@ -18,7 +19,7 @@ buyers as (
         lifecycle_stage,
         predicted_churn,
         coalesce(nps_class, 'unknown') as nps_class,
-        case when complaints_90d > 0 then 'yes' else 'no' end as recent_complaint,
+        case when recent_complaints > 0 then 'yes' else 'no' end as recent_complaint,
         case
             when avg_rating is null then 'unknown'
             when avg_rating >= 4 then 'satisfied'
