@@ -17,6 +17,10 @@ import polars as pl
 from features.customer_features import FeatureError, _bind, _check_as_of, _relation_exists, load_sql
 
 _COMPLAINTS = re.compile(r"^complaints_[0-9]+d$")
+_RATING_BANDS = (
+    "case when avg_rating is null then 'unknown' when avg_rating >= 4 then 'satisfied' "
+    "when avg_rating >= 3 then 'neutral' else 'dissatisfied' end"
+)
 DRIVERS: tuple[str, ...] = (
     "nps_class",
     "recent_complaint",
@@ -64,6 +68,10 @@ def churn_drivers(con: duckdb.DuckDBPyConnection, as_of: date, table: str = "cus
             f"found {complaint or 'none'}"
         )
     extra = [f'"{complaint[0]}" as recent_complaints']
+    # The satisfaction classification (models/classifications) when the table has it; else rating bands.
+    extra.append(
+        "satisfaction as satisfaction_class" if "satisfaction" in columns else f"{_RATING_BANDS} as satisfaction_class"
+    )
     if "predicted_churn" not in columns:
         extra.append("cast(null as varchar) as predicted_churn")
     source = f'(select *, {", ".join(extra)} from "{table}")'

@@ -112,6 +112,13 @@ def test_the_complaint_window_column_is_found_by_name(tmp_path: Path) -> None:
     assert _row(churn_drivers(con, D), "recent_complaint", "yes")["buyers"] == 2
 
 
+def test_the_satisfaction_classification_is_used_when_published(tmp_path: Path) -> None:
+    con = _warehouse(tmp_path / "w.duckdb")
+    con.execute("alter table customer_segments add column satisfaction varchar default 'satisfied'")
+    table = churn_drivers(con, D)
+    assert table.filter(pl.col("driver") == "satisfaction")["driver_value"].to_list() == ["satisfied"]
+
+
 def test_missing_table_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="customer_segments"):
         churn_drivers(duckdb.connect(str(tmp_path / "empty.duckdb")), D)

@@ -73,7 +73,14 @@ def fixed_result() -> SegmentationResult:
 def test_output_is_features_plus_new_columns_one_row_per_customer(fixed_result: SegmentationResult) -> None:
     out = fixed_result.customers
     prediction = ["p_alive", "expected_purchases_90d", "clv_365d", "predicted_churn"]  # null until predicted
-    assert out.columns == [*_features().columns, *OUTPUT_COLUMNS, *prediction]
+    base = [*_features().columns, *OUTPUT_COLUMNS]
+    assert out.columns[: len(base)] == base
+    # then the classifications of the config other than value tier, one flag per tag, the tag list and the
+    # prediction placeholders
+    rest = out.columns[len(base) :]
+    assert rest[:2] == ["customer_source", "customer_source_name"] and rest[-5] == "tags"
+    assert "tag_high_value_active" in rest
+    assert rest[-4:] == prediction
     assert out.select(prediction).null_count().row(0) == (out.height,) * 4
     assert out["customer_id"].to_list() == sorted(r[0] for r in CUSTOMERS)
     assert_frame_equal(out.select(_features().columns), _features().sort("customer_id"))
@@ -183,8 +190,10 @@ def test_one_snapshot_at_a_time() -> None:
 def test_empty_snapshot_gives_empty_outputs() -> None:
     result = segment_customers(_features().head(0), load_segmentation_settings(), SNAPSHOT)
     assert result.customers.height == 0
-    prediction = ["p_alive", "expected_purchases_90d", "clv_365d", "predicted_churn"]
-    assert result.customers.columns == [*_features().columns, *OUTPUT_COLUMNS, *prediction]
+    assert result.customers.columns[: len(_features().columns) + len(OUTPUT_COLUMNS)] == [
+        *_features().columns,
+        *OUTPUT_COLUMNS,
+    ]
     assert result.cut_points.height == 0 and result.cluster_profiles.height == 0
 
 

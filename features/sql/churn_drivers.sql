@@ -1,14 +1,15 @@
 -- churn_drivers: churn and at-risk rates of buyers by possible driver, with lift against the overall rate.
 -- Grain: one row per driver and driver value for snapshot $as_of (plus driver 'all', value 'all'),
 -- ordered by driver, driver_value. Reads {source}: customer_segments rows plus recent_complaints (the
--- complaints_<N>d column of the configured complaint window) and predicted_churn.
+-- complaints_<N>d column of the configured complaint window), satisfaction_class and predicted_churn.
 --
 -- Population: buyers (is_buyer) of the snapshot; prospects cannot churn. churned / at_risk are the
 -- lifecycle stages; predicted_churn the model's label (null when not predicted). Rate = count / buyers
 -- of the group; lift = group rate / overall rate (null when the overall rate is 0). Drivers:
 --   nps_class         promoter | passive | detractor | unknown (no NPS answer)
 --   recent_complaint  yes when recent_complaints > 0 (a complaint in the window, default 90 days), else no
---   satisfaction      avg_rating >= 4 satisfied, >= 3 neutral, < 3 dissatisfied, unknown without ratings
+--   satisfaction      satisfaction_class: the `satisfaction` classification when customer_segments has it,
+--                     else avg_rating >= 4 satisfied, >= 3 neutral, < 3 dissatisfied, unknown without ratings
 --   source_channel, region, top_category  from the customer record / purchases, unknown when null
 --   cluster           cluster_id (value_label: the cluster's name)
 -- Portable SQL: plain group-bys and counts, ratios in double.
@@ -20,12 +21,7 @@ buyers as (
         predicted_churn,
         coalesce(nps_class, 'unknown') as nps_class,
         case when recent_complaints > 0 then 'yes' else 'no' end as recent_complaint,
-        case
-            when avg_rating is null then 'unknown'
-            when avg_rating >= 4 then 'satisfied'
-            when avg_rating >= 3 then 'neutral'
-            else 'dissatisfied'
-        end as satisfaction,
+        coalesce(satisfaction_class, 'unknown') as satisfaction,
         coalesce(source_channel, 'unknown') as source_channel,
         coalesce(region, 'unknown') as region,
         coalesce(top_category, 'unknown') as top_category,
