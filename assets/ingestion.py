@@ -44,18 +44,23 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
                 return dg.MaterializeResult(metadata={"configured": False, "dagster/row_count": int(n)})
             # The ingest run's own time bounds "timestamp in the future" (orchestration reads the clock).
             report = ingest_source(con, settings, source, run_id=context.run_id, run_ts=datetime.now(UTC))
+        # Messages name files, lines, reasons and config keys, never values (they may be PII).
+        for problem in report.problems:
+            context.log.warning(f"{source}: {problem}")
         for f in report.files:
             if f.status == "rejected":
                 context.log.error(f"{source}: rejected {f.path}: {f.error}")
-        noisy = [f for f in report.files if f.rows_quarantined]
-        if noisy:
+        for r in report.quarantine_reasons:
             context.log.warning(
-                f"{source}: {sum(f.rows_quarantined for f in noisy):,} row(s) quarantined in {len(noisy)} file(s); "
-                "see the quarantine table for file, line, column and reason"
+                f"{source}: {r['rows']:,} row(s) quarantined, column {r['column']}: {r['reason']} "
+                f"(e.g. {r['example']}); hint: {r['hint']}"
             )
         processed = [r for r in report.as_rows() if r["status"] != "unchanged"]
         return dg.MaterializeResult(
             metadata={
+                "status": report.status,
+                "quarantine_reasons": dg.MetadataValue.json(report.quarantine_reasons),
+                "problems": dg.MetadataValue.json(report.problems),
                 "dagster/row_count": report.table_rows,
                 "files_seen": len(report.files),
                 "files_loaded": report.count("loaded"),

@@ -15,13 +15,14 @@ import polars as pl
 import yaml
 from pydantic import Field
 
+from assets import engine_stages
 from assets.common import OWNERS, column_schema, markdown_table
-from assets.resources import SegmentsResource
+from assets.resources import SegmentsResource, SparkResource
 from data_contracts.contracts import INPUT_SOURCES, load_output_contract
-from features.customer_features import anonymous_browsing_counts, build_customer_features
+from features.customer_features import anonymous_browsing_counts
 from models.rule_lint import lint_rules, lint_snapshot
 from models.settings import SegmentationSettingsError, deep_merge, load_segmentation_settings
-from models.stages import group_summary_stage, migrations_stage, segmentation_stage, summary_stage
+from models.stages import group_summary_stage, migrations_stage, summary_stage
 
 INGESTION = [dg.AssetKey(s) for s in INPUT_SOURCES]
 
@@ -120,7 +121,7 @@ def _snapshot_date(context: dg.AssetExecutionContext) -> date:
     metadata={"dagster/table_name": "warehouse.main.customer_features"},
 )
 def customer_features(
-    context: dg.AssetExecutionContext, config: FeatureConfig, segments: SegmentsResource
+    context: dg.AssetExecutionContext, config: FeatureConfig, segments: SegmentsResource, spark: SparkResource
 ) -> dg.MaterializeResult:
     as_of = _snapshot_date(context)
     # The reactivation gap follows the lifecycle's active window of the config file (segmentation.lifecycle).
@@ -129,7 +130,7 @@ def customer_features(
         segments.settings().features.params(**config.model_dump()), reactivation_window_days=active_days
     )
     with segments.warehouse() as con:
-        rows = build_customer_features(con, as_of, params)
+        rows = engine_stages.build_features(con, as_of, params, segments, spark)  # engine: duckdb | spark
         anonymous = anonymous_browsing_counts(con, as_of)
         buyers = con.execute(
             "select count(*) from customer_features where snapshot_date = $d and is_buyer", {"d": as_of}
@@ -206,7 +207,9 @@ def _sizes_table(frame: pl.DataFrame, column: str) -> dg.MetadataValue:
         ),
     ],
 )
-def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, segments: SegmentsResource):
+def segmentation(
+    context: dg.AssetExecutionContext, config: SegmentationConfig, segments: SegmentsResource, spark: SparkResource
+):
     """Score, segment, grade, stage, tier and cluster every customer of snapshot D."""
     as_of = _snapshot_date(context)
     rules = deep_merge(segments.settings().segmentation, segmentation_overrides(config))
@@ -215,7 +218,7 @@ def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, 
     except SegmentationSettingsError as exc:
         raise dg.Failure(f"launchpad config: {exc}") from exc
     with segments.warehouse() as con:
-        result, prev = segmentation_stage(con, as_of, rules, overrides_file=segments.settings().overrides_file)
+        result, prev = engine_stages.segmentation(con, as_of, rules, segments, spark)  # engine: duckdb | spark
     customers = result.customers
     seg_settings = load_segmentation_settings(rules)
     findings = [*lint_rules(seg_settings), *lint_snapshot(customers, as_of, seg_settings)]

@@ -91,8 +91,20 @@ def child(mode: str, work: Path) -> None:
         n = report.total("rows_loaded")
         assert all(f.balanced for f in report.files)
     secs = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"mode": mode, "rows": int(n), "seconds": round(secs, 2), "peak_rss_mb": round(peak_mb)}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime  # all threads; steadier than wall time on a shared machine
+    print(
+        json.dumps(
+            {
+                "mode": mode,
+                "rows": int(n),
+                "seconds": round(secs, 2),
+                "cpu_s": round(cpu, 2),
+                "peak_rss_mb": round(peak_mb),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -128,8 +140,8 @@ def main() -> None:
         results[mode] = json.loads(out)
         r = results[mode]
         print(
-            f"{mode:<15} {r['rows']:>12,} rows {r['seconds']:>8.1f}s {r['rows'] / r['seconds']:>12,.0f} rows/s "
-            f"peak RSS {r['peak_rss_mb']:>6} MB"
+            f"{mode:<15} {r['rows']:>12,} rows {r['seconds']:>8.1f}s (CPU {r['cpu_s']:>7.1f}s) "
+            f"{r['rows'] / r['seconds']:>12,.0f} rows/s peak RSS {r['peak_rss_mb']:>6} MB"
         )
     for fmt in ("csv", "parquet"):
         ratio = results[f"ingest-{fmt}"]["seconds"] / results[f"floor-{fmt}"]["seconds"]

@@ -85,6 +85,11 @@ class Contract(BaseModel):
     grain: str
     primary_key: tuple[str, ...] = ()
     require_any: tuple[str, ...] = ()
+    # Rows sharing the key column must agree on these columns (e.g. one customer per order_id).
+    consistent_within: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Columns a file carries beyond the contract: "pii" (default) treats them as PII, so a raw line of
+    # such a file is never stored as text; "public" when a source's extra columns are known to be harmless.
+    unknown_columns: Literal["pii", "public"] = "pii"
     columns: tuple[Column, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -93,9 +98,10 @@ class Contract(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate columns {dupes}")
-        unknown = [k for k in (*self.primary_key, *self.require_any) if k not in names]
+        consistent = [c for k, cols in self.consistent_within.items() for c in (k, *cols)]
+        unknown = [k for k in (*self.primary_key, *self.require_any, *consistent) if k not in names]
         if unknown:
-            raise ValueError(f"primary_key/require_any name unknown columns {unknown}")
+            raise ValueError(f"primary_key/require_any/consistent_within name unknown columns {unknown}")
         return self
 
     @property

@@ -8,7 +8,7 @@ call one of these and turn the result into metadata. Every write is a delete-the
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,12 @@ class StageError(RuntimeError):
 
 
 def segmentation_stage(
-    con: duckdb.DuckDBPyConnection, as_of: date, rules: Mapping[str, Any], *, overrides_file: Path | None = None
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    rules: Mapping[str, Any],
+    *,
+    overrides_file: Path | None = None,
+    segment: Callable[..., SegmentationResult] | None = None,
 ) -> tuple[SegmentationResult, date | None]:
     """Segment snapshot ``as_of`` and write customer_segments, rfm_cut_points, cluster_profiles and centroids.
 
@@ -41,7 +46,9 @@ def segmentation_stage(
     rendered with the windows the features of ``as_of`` were built with. Cluster ids are matched to the
     latest earlier snapshot's centroids. Manual overrides (``overrides_file``) apply last, then the
     per-customer history columns; ``override_audit`` is written too. Returns the result (customers as
-    published) and the date of the centroids it matched (None on the first snapshot).
+    published) and the date of the centroids it matched (None on the first snapshot). ``segment`` is the
+    model call, ``segment_customers`` or the same on another engine (``engine: spark``,
+    engines/pipeline.py), with the same arguments and result.
     """
     features = read_features(con, as_of)
     if features.is_empty():
@@ -49,7 +56,8 @@ def segmentation_stage(
     rendered = load_segmentation_settings(rules, windows=feature_params(con, as_of).window_names())
     prev = previous_snapshot(con, as_of, "cluster_centroids")
     prev_centroids = read_snapshot(con, "cluster_centroids", prev) if prev else None
-    result = segment_customers(features, rendered, as_of, previous_centroids=prev_centroids)
+    segment = segment or segment_customers  # looked up per call, so the module attribute is the default
+    result = segment(features, rendered, as_of, previous_centroids=prev_centroids)
     # Classification hook: manual overrides, then history (previous value, since when) from the last snapshot.
     prev_date, previous = previous_history(con, as_of, builtin_registry(rendered))
     customers, audit = finalize_customers(

@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--as-of", type=_parse_date, help="snapshot date (default: the current published snapshot)")
     x.add_argument("--json", action="store_true", help="print JSON (for a CRM) instead of text")
 
+    g = sub.add_parser(
+        "reingest",
+        help="reload landing files now, even unchanged ones (after fixing segments.yaml); then run `segments run`",
+    )
+    g.add_argument("source", nargs="?", help="only this source (orders, browsing, feedback, customers)")
+    g.add_argument("--file", dest="file_glob", help="only files matching this glob (e.g. 'orders/2026-11-*.csv')")
+
     d = sub.add_parser("docs", help="write the data dictionary (docs/data_dictionary.md) from the output contracts")
     d.add_argument("--out", type=Path, default=Path("docs/data_dictionary.md"))
     return p
@@ -110,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         return _explain(args, settings)
     if args.command == "docs":
         return _docs(args, settings)
+    if args.command == "reingest":
+        return _reingest(args, settings)
     return 2  # pragma: no cover - argparse enforces the choices
 
 
@@ -197,6 +206,39 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _reingest(args: argparse.Namespace, settings: Settings) -> int:
+    """Reload the chosen landing files into the warehouse and print what each source holds now."""
+    from datetime import UTC, datetime
+
+    from ingestion.loader import reingest
+    from segments.warehouse import connect
+
+    if args.source and args.source not in settings.sources:
+        print(
+            f"error: unknown source {args.source!r}; configured: {', '.join(sorted(settings.sources))}", file=sys.stderr
+        )
+        return 2
+    with connect(settings.warehouse, memory_limit=settings.memory_limit) as con:
+        reports = reingest(con, settings, args.source, args.file_glob, run_ts=datetime.now(UTC))
+    for rep in reports:
+        done = [f for f in rep.files if f.status != "unchanged"]
+        print(
+            f"{rep.source:<10} files reloaded {rep.count('loaded'):>4}  rejected {rep.count('rejected'):>2}  "
+            f"rows read {rep.total('rows_read'):,} = loaded {rep.total('rows_loaded'):,} + quarantined "
+            f"{rep.total('rows_quarantined'):,} + duplicates {rep.total('duplicates_dropped'):,}  {rep.status}"
+        )
+        lines = [f"  problem: {p}" for p in rep.problems]
+        lines += [f"  rejected {f.path}: {f.error}" for f in done if f.status == "rejected"]
+        lines += [
+            f"  {r['rows']:,} quarantined, {r['column']}: {r['reason']} (e.g. {r['example']}); hint: {r['hint']}"
+            for r in rep.quarantine_reasons
+        ]
+        if lines:
+            print("\n".join(lines))
+    print("next: `segments run` builds the snapshot from the reloaded rows")
+    return 0
+
+
 def _docs(args: argparse.Namespace, settings: Settings) -> int:
     from data_contracts.contracts import output_contracts
     from models.registry import config_registry
@@ -221,8 +263,15 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"  {src:<10} files loaded {info['files_loaded']:>4}  rejected {info['files_rejected']:>2}  "
             f"rows read {info['rows_read']:>10,} = loaded {info['rows_loaded']:>10,} + quarantined "
             f"{info['rows_quarantined']:>6,} + duplicates {info['duplicates_dropped']:>5,}  "
-            f"{'OK' if info['balanced'] else 'DOES NOT ADD UP'}  (table: {info['table_rows']:,} rows)"
+            f"{info.get('status', 'OK') if info['balanced'] else 'DOES NOT ADD UP'}  "
+            f"(table: {info['table_rows']:,} rows)"
         )
+        lines += [f"    problem: {p}" for p in info.get("problems", [])]
+        for r in info.get("quarantine_reasons", []):
+            lines.append(
+                f"    {r['rows']:,} quarantined, {r['column']}: {r['reason']} (e.g. {r['example']} {r['value']!r}); "
+                f"hint: {r['hint']}"
+            )
     for msg in summary.get("rejected_files", []):
         lines.append(f"  rejected: {msg}")
     checks = summary.get("checks")

@@ -17,7 +17,7 @@ from assets.ingestion import ingestion_assets
 from assets.partitions import snapshot_partitions
 from assets.predictions import prediction_assets
 from assets.publishing import publishing_assets
-from assets.resources import SegmentsResource
+from assets.resources import SegmentsResource, SparkResource
 from assets.segmentation import snapshot_assets
 from pipelines.schedules import build_landing_sensor, build_nightly_schedule
 from segments.config import CONFIG_ENV, Settings, load_settings
@@ -58,7 +58,10 @@ def build_definitions(config_path: str = "", settings: Settings | None = None) -
         jobs=[ingest_job, snapshot_job, nightly_job],
         schedules=[build_nightly_schedule(nightly_job, settings)],
         sensors=[build_landing_sensor(nightly_job, settings)],
-        resources={"segments": SegmentsResource(config_path=str(settings.config_path or config_path or ""))},
+        resources={
+            "segments": SegmentsResource(config_path=str(settings.config_path or config_path or "")),
+            "spark": SparkResource(),
+        },
         # One process per run: per-step processes re-import the whole stack, and the warehouse has one
         # writer anyway (bench/executor_bench.py).
         executor=dg.in_process_executor,

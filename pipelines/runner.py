@@ -160,6 +160,9 @@ def run_pipeline(
             "duplicates_dropped": m.get("duplicates_dropped", 0),
             "balanced": m.get("accounting_balanced", True),
             "table_rows": m.get("dagster/row_count", 0),
+            "status": m.get("status", "OK"),
+            "quarantine_reasons": m.get("quarantine_reasons", []),
+            "problems": m.get("problems", []),
         }
         for src, m in sorted(meta.items())
     }

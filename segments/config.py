@@ -46,6 +46,13 @@ class SourceConfig(BaseModel):
     timestamp_format: str | None = None
     time_zone: str | None = None
     currency: str | None = None
+    # Numbers such as 1,234.50 or 1.234,50: the separators of this source's exports (default: plain 1234.50).
+    decimal_separator: str = "."
+    thousands_separator: str | None = None
+    # A symbol written with amounts (e.g. "¥"), stripped before parsing; the currency code stays `currency`.
+    currency_symbol: str | None = None
+    # Dates before this are quarantined as implausible (default: the top-level earliest_date).
+    earliest_date: date | None = None
     enabled: bool = True
 
     @field_validator("glob")
@@ -66,6 +73,25 @@ class SourceConfig(BaseModel):
     @classmethod
     def _tz(cls, value: str | None) -> str | None:
         return None if value is None else _check_tz(value)
+
+    @field_validator("currency_symbol")
+    @classmethod
+    def _symbol(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(ch.isdigit() or ch in "+-.," for ch in value)):
+            raise ValueError(f"currency_symbol must be a symbol such as '¥' or '$', without digits, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _separators(self) -> SourceConfig:
+        dec, thou = self.decimal_separator, self.thousands_separator
+        if dec not in (".", ","):
+            raise ValueError(f"decimal_separator must be '.' or ',', got {dec!r}")
+        if thou is not None and (thou not in (",", ".", " ", "'", "\u00a0", "\u202f", "_") or thou == dec):
+            raise ValueError(
+                f"thousands_separator must be one of ',', '.', ' ', \"'\", '_' and differ from decimal_separator "
+                f"{dec!r}, got {thou!r}"
+            )
+        return self
 
 
 class ScheduleConfig(BaseModel):
@@ -147,8 +173,13 @@ class Settings(BaseModel):
     currencies: list[str] = Field(default_factory=list)
     # First snapshot date offered as a partition; None = the first business date in the data.
     snapshot_start: date | None = None
+    # Timestamps before this date are quarantined as implausible (an order in year 1 is a typo, not history).
+    earliest_date: date = date(2000, 1, 1)
     # DuckDB spills to disk beyond this; keeps a run's peak memory bounded (PRODUCT.md §6: < 6 GB).
     memory_limit: str = "4GB"
+    # Engine of the heavy stages (features, scores, grades, lifecycle, cluster assignment): duckdb in
+    # process, or spark (pip install '.[spark]', Java 17; docs/scale-out.md). Results are identical.
+    engine: Literal["duckdb", "spark"] = "duckdb"
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
@@ -203,6 +234,10 @@ class Settings(BaseModel):
     def source_time_zone(self, source: str) -> str:
         """Time zone naive timestamps of ``source`` are read in."""
         return self.sources[source].time_zone or self.time_zone
+
+    def source_earliest_date(self, source: str) -> date:
+        """Earliest plausible date of ``source``'s timestamps."""
+        return self.sources[source].earliest_date or self.earliest_date
 
     def source_currency(self, source: str) -> str:
         """Currency assumed when ``source`` has no currency column."""

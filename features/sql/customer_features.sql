@@ -482,7 +482,7 @@ final as (
         case
             when browsing.cart_sessions_90d > 0 then least(
                 cast(coalesce(purchases.orders_90d, 0) as double) / cast(browsing.cart_sessions_90d as double),
-                1.0
+                cast(1 as double)
             )
         end as cart_to_order_rate_90d,
         top_browsed.top_browsed_category_90d,

@@ -1,0 +1,59 @@
+"""The two heavy stages on the configured engine (``engine: duckdb | spark`` in segments.yaml).
+
+Both engines write the same warehouse tables and return the same ``SegmentationResult``
+(tests/test_spark_parity.py), so the assets and everything downstream are engine-blind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from functools import partial
+from typing import Any
+
+import duckdb
+
+from assets.resources import SegmentsResource, SparkResource
+from engines.pipeline import build_features_on_engine, segment_warehouse_features
+from features.customer_features import FeatureParams, build_customer_features
+from models.pipeline import SegmentationResult
+from models.stages import segmentation_stage
+
+
+def build_features(
+    con: duckdb.DuckDBPyConnection, as_of: date, params: FeatureParams, segments: SegmentsResource, spark: SparkResource
+) -> int:
+    """Rebuild snapshot ``as_of`` of ``customer_features``; returns rows written."""
+    settings = segments.settings()
+    if settings.engine == "duckdb":
+        return build_customer_features(con, as_of, params)
+    engine = spark.engine()
+    try:
+        return build_features_on_engine(engine, con, as_of, params, spark.staging(settings, f"{as_of}/features"))
+    finally:
+        engine.close()
+
+
+def segmentation(
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    rules: Mapping[str, Any],
+    segments: SegmentsResource,
+    spark: SparkResource,
+) -> tuple[SegmentationResult, date | None]:
+    """``models.stages.segmentation_stage`` with the model call on the configured engine."""
+    settings = segments.settings()
+    if settings.engine == "duckdb":
+        return segmentation_stage(con, as_of, rules, overrides_file=settings.overrides_file)
+    engine = spark.engine()
+    try:
+        staging = spark.staging(settings, f"{as_of}/segmentation")
+        return segmentation_stage(
+            con,
+            as_of,
+            rules,
+            overrides_file=settings.overrides_file,
+            segment=partial(segment_warehouse_features, engine, staging),
+        )
+    finally:
+        engine.close()

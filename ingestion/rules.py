@@ -1,0 +1,369 @@
+"""Row rules from the contract, compiled to one SQL statement that stages ``_raw`` into ``_stg``.
+
+``_stg`` holds per contract column the trimmed text ``v_<col>``, the typed value ``t_<col>`` (NULL when
+the text does not parse) and ``_rule``: the number of the first rule the row breaks (NULL when it breaks
+none). Identifiers come only from the contract; user values (formats, zones, separators, accepted values,
+dates) are bound parameters. Every rule is written here once; ``quarantine.py`` turns ``_rule`` into rows.
+
+Timestamps: an offset (``Z``, ``+08:00``) or a zone name after the time (``UTC``, ``America/New_York``)
+wins; ambiguous abbreviations (``CST``) are quarantined; naive values are read in the source time zone.
+Daylight-saving policy for naive values: a local time that does not exist (skipped by the spring-forward
+gap) is quarantined; one that exists twice (the fall-back hour) is read as the earlier instant.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+from data_contracts.contracts import Column, Contract
+from segments.config import Settings
+
+# Unicode white space trimmed from every value like a space (tab, no-break, ideographic, zero-width, BOM).
+WHITESPACE = (
+    " \t\n\r\x0b\x0c\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+# DuckDB's trim(x, characters) is ~5x slower than a guarded regex over these classes (RE2: \s, \p{Z}).
+_WS_CLASS = r"[\s\p{Z}\x{0b}\x{85}\x{200b}\x{feff}]"
+_WS_EDGE = f"^{_WS_CLASS}|{_WS_CLASS}$"
+_WS_RUNS = f"^{_WS_CLASS}+|{_WS_CLASS}+$"
+OFFSET_SUFFIX = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?)$"
+ZONE_SUFFIX = r"^(.*[0-9])\s+([A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*)$"
+UTC_NAMES = ["UTC", "GMT", "UT", "Z", "ZULU", "UCT", "UNIVERSAL", "ETC/UTC", "ETC/GMT"]
+CURRENCY_SYMBOLS = "[¥￥$€£₩₹元]"
+MAX_VALUE_CHARS = 200
+MASK = "<masked: PII>"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row rule: the SQL condition, the column it names and the reason (text or SQL over the row)."""
+
+    code: str  # required | type | precision | min | max | accepted | earliest | future | require_any | reader
+    column: str | None  # None: the reader names the column (``_bad_col``)
+    condition: str
+    reason: str  # static reason, bound as a parameter
+    reason_sql: str | None = None  # overrides ``reason``: a SQL expression over the staged row
+
+
+def _show_number(x: float) -> str:
+    """10000000.0 -> '10000000' (not '1e+07'), 0.5 -> '0.5'."""
+    return str(int(x)) if x.is_integer() else repr(x)
+
+
+@cache
+def _zone_names() -> tuple[str, ...]:
+    return tuple(sorted(z for z in available_timezones() if "/" in z))
+
+
+@cache
+def zone_changes_offset(zone: str, start: date, end: date) -> bool:
+    """True when ``zone``'s UTC offset changes between ``start`` and ``end`` (DST or a law change)."""
+    tz = ZoneInfo(zone)
+    day, prev = datetime(start.year, start.month, start.day, 12), None
+    stop = datetime(end.year, end.month, end.day, 12) + timedelta(days=1)
+    while day <= stop:
+        off = day.replace(tzinfo=tz).utcoffset()
+        if prev is not None and off != prev:
+            return True
+        prev, day = off, day + timedelta(days=7)
+    return False
+
+
+@dataclass
+class Stage:
+    """Everything needed to stage one source's rows: settings resolved once per run."""
+
+    contract: Contract
+    settings: Settings
+    source: str
+    run_ts: datetime  # naive UTC
+
+    def __post_init__(self) -> None:
+        self.src = self.settings.sources[self.source]
+        self.tz = self.settings.source_time_zone(self.source)
+        self.earliest = self.settings.source_earliest_date(self.source)
+        self.check_dst = zone_changes_offset(self.tz, self.earliest, self.run_ts.date())
+        self.accepted = _accepted_values(self.contract, self.settings)
+        self.rules = self._rules()
+
+    # ---- values
+    def _number_text(self, v: str) -> str:
+        """Numeric text with the configured currency symbol and separators removed (NULL if malformed)."""
+        src = self.src
+        if src.currency_symbol:
+            v = f"trim(replace({v}, $cur_sym, ''), $ws)"
+        if src.thousands_separator or src.decimal_separator != ".":
+            v = f"case when regexp_full_match({v}, $num_re) then replace(replace({v}, $thou, ''), $dec, '.') end"
+        return v
+
+    def num_re(self) -> str:
+        """Pattern of a well-formed number under the configured separators."""
+        t, d = self.src.thousands_separator, self.src.decimal_separator
+        groups = rf"[0-9]{{1,3}}({re.escape(t)}[0-9]{{3}})+|[0-9]+" if t else "[0-9]+"
+        return rf"[+-]?({groups})({re.escape(d)}[0-9]+)?"
+
+    def params(self) -> dict[str, Any]:
+        """Bound values the staging SQL and the reasons may use."""
+        src = self.src
+        params: dict[str, Any] = {
+            "src_tz": self.tz,
+            "ts_fmt": src.timestamp_format or "%Y-%m-%dT%H:%M:%S",
+            "run_ts": self.run_ts,
+            "earliest": datetime(self.earliest.year, self.earliest.month, self.earliest.day),
+            "ws": WHITESPACE,  # trim set for separators and symbols
+            "zones": list(_zone_names()),
+            "utc_names": UTC_NAMES,
+            "cur_sym": src.currency_symbol or "",
+            "num_re": self.num_re(),
+            "thou": src.thousands_separator or "",
+            "dec": src.decimal_separator,
+        }
+        params |= {f"acc_{k}": v for k, v in self.accepted.items()}
+        for c in self.contract.columns:
+            default = _default_value(c, self.settings, self.source)
+            if default is not None:
+                params[f"def_{c.name}"] = str(default)
+        for i, r in enumerate(self.rules):
+            params[f"reason_{i}"] = r.reason
+        params |= self._reason_texts()
+        return params
+
+    def _reason_texts(self) -> dict[str, str]:
+        s = f"sources.{self.source}"
+        return {
+            "why_abbrev": "ambiguous time-zone abbreviation after the time: write an offset (+08:00) or an IANA "
+            f"name (Asia/Shanghai), or drop it and set {s}.time_zone",
+            "why_zone": "unknown time-zone name after the time: expected an IANA name such as America/New_York",
+            "why_gap": f"a local time that does not exist in {self.tz} (skipped by a daylight-saving change): "
+            "export times with their offset or in UTC",
+            "why_comma": f"a ',' in a number: set {s}.thousands_separator: ',' (for 1,234.50) or "
+            f"{s}.decimal_separator: ',' (for 10,50)",
+            "why_symbol": f"a currency symbol in a number: set {s}.currency_symbol to strip it (the currency "
+            f"code comes from a currency column or {s}.currency)",
+        }
+
+    def stage_sql(self, positions: dict[str, str], raw_types: dict[str, str]) -> str:
+        """``create temp table _stg`` from ``_raw``: texts, parsed, typed values and the first broken rule."""
+        texts = ["_line"]
+        for extra in ("_bad_col", "_bad_reason", "_bad_value"):
+            texts.append(extra if extra in raw_types else f"null::varchar as {extra}")
+        strp, zoned, parsed, pre, typed = [], [], [], [], []
+        for c in self.contract.columns:
+            pos = positions.get(c.name)
+            raw_type = raw_types.get(pos or "", "VARCHAR")
+            text = f"nullif({_trimmed(f'cast({pos} as varchar)')}, '')" if pos else "null::varchar"
+            if _default_value(c, self.settings, self.source) is not None:
+                text = f"coalesce({text}, $def_{c.name})"
+            texts.append(f"{text} as v_{c.name}")
+            v, t = f"v_{c.name}", f"t_{c.name}"
+            if c.type == "timestamp":
+                native = raw_type.startswith("TIMESTAMP")
+                if native:
+                    texts.append(f"{pos} as r_{c.name}")
+                strp.append(f"{'null::timestamp' if native else f'try_strptime({v}, $ts_fmt)'} as s_{c.name}")
+                zoned.append(self._zone_expr(c, native))
+                parsed.append(self._local_expr(c, native, raw_type))
+                pre.append(f"timezone('UTC', timezone($src_tz, l_{c.name})) as u_{c.name}")
+                typed.append(f"{self._ts_expr(c, native, raw_type)} as {t}")
+            elif c.type in ("decimal", "integer", "double"):
+                parsed.append(f"{self._number_text(v)} as n_{c.name}")
+                typed.append(f"{_typed_number(c, f'n_{c.name}')} as {t}")
+            else:
+                typed.append(f"try_cast({v} as {c.sql_type}) as {t}")
+        conds = " ".join(f"when {r.condition} then {i}" for i, r in enumerate(self.rules))
+        # Intermediate values no reason needs are not materialized (z_ and l_ stay: they explain bad times).
+        scratch = [
+            x.rsplit(" as ", 1)[1] for x in (*strp, *pre, *parsed) if " as s_" in x or " as u_" in x or " as n_" in x
+        ]
+        scratch += [f"o_{c.name}" for c in self.contract.columns if c.type == "timestamp"]
+        levels = [", ".join(texts)]
+        for cols in (strp, zoned, parsed, pre, typed):
+            levels.append("*" + "".join(", " + x for x in cols))
+        ctes = ", ".join(
+            f"l{i} as (select {cols} from {'_raw' if i == 0 else f'l{i - 1}'})" for i, cols in enumerate(levels)
+        )
+        return f"""
+            create or replace temp table _stg as
+            with {ctes}
+            select * exclude ({", ".join(scratch)}), _rule
+            from (select *, case {conds} end as _rule from l{len(levels) - 1})
+        """
+
+    def _zone_expr(self, c: Column, native: bool) -> str:
+        """Offset flag and zone name, looked for only where the configured format did not parse (cheap)."""
+        v, n = f"v_{c.name}", c.name
+        if native:
+            return f"false as o_{n}, null::varchar as z_{n}"
+        return (
+            f"case when s_{n} is not null or {v} is null then false "
+            f"else regexp_matches({v}, '{OFFSET_SUFFIX}') end as o_{n}, "
+            f"case when s_{n} is not null or {v} is null then null "
+            f"when regexp_matches({v}, '{ZONE_SUFFIX}') then regexp_extract({v}, '{ZONE_SUFFIX}', 2) end as z_{n}"
+        )
+
+    def _local_expr(self, c: Column, native: bool, raw_type: str) -> str:
+        v, n = f"v_{c.name}", c.name
+        if native:
+            aware = raw_type == "TIMESTAMP WITH TIME ZONE"
+            return f"{'null::timestamp' if aware else f'cast(r_{n} as timestamp)'} as l_{n}"
+        return (
+            f"case when s_{n} is not null then s_{n} when {v} is null or o_{n} or z_{n} is not null then null "
+            f"else try_cast({v} as timestamp) end as l_{n}"
+        )
+
+    def _ts_expr(self, c: Column, native: bool, raw_type: str) -> str:
+        v, n = f"v_{c.name}", c.name
+        local = f"u_{n}"
+        if self.check_dst:
+            back = f"u_{n} - interval 1 hour"
+            local = (
+                f"case when timezone($src_tz, timezone('UTC', u_{n})) <> l_{n} then null "
+                f"when timezone($src_tz, timezone('UTC', {back})) = l_{n} then {back} else u_{n} end"
+            )
+        if native:
+            if raw_type == "TIMESTAMP WITH TIME ZONE":
+                return f"timezone('UTC', r_{n})"
+            return local
+        body = f"regexp_extract({v}, '{ZONE_SUFFIX}', 1)"
+        parse_body = f"coalesce(try_strptime({body}, $ts_fmt), try_cast({body} as timestamp))"
+        safe_zone = f"case when list_contains($zones, z_{n}) then z_{n} else 'UTC' end"
+        return (
+            f"case when {v} is null then null "
+            f"when o_{n} then timezone('UTC', try_cast({v} as timestamptz)) "
+            f"when z_{n} is not null then case "
+            f"when list_contains($utc_names, upper(z_{n})) then {parse_body} "
+            f"when list_contains($zones, z_{n}) then timezone('UTC', timezone({safe_zone}, {parse_body})) end "
+            f"else {local} end"
+        )
+
+    # ---- rules
+    def _rules(self) -> list[Rule]:
+        """Row rules in contract column order; the first rule a row breaks is its quarantine reason."""
+        contract, ts_fmt = self.contract, self.src.timestamp_format
+        rules = [Rule("reader", None, "_bad_reason is not null", "", "_bad_reason")]
+        for c in contract.columns:
+            v, t = f"v_{c.name}", f"t_{c.name}"
+            if c.required:
+                rules.append(Rule("required", c.name, f"{v} is null", "missing required value"))
+            expected = {
+                "timestamp": f"a timestamp ({ts_fmt or 'ISO 8601'})",
+                "date": "a date (YYYY-MM-DD)",
+                "decimal": "a number with at most 16 digits before the point",
+            }.get(c.type, f"an {c.type}" if c.type == "integer" else f"a {c.type}")
+            rules.append(
+                Rule(
+                    "type",
+                    c.name,
+                    f"{v} is not null and {t} is null",
+                    f"not a valid {c.type}: expected {expected}",
+                    self._type_reason(c),
+                )
+            )
+            if c.type == "decimal":
+                rules.append(
+                    Rule(
+                        "precision",
+                        c.name,
+                        f"try_cast(n_{c.name} as decimal(38, 10)) <> {t}",
+                        "more than 2 decimal places: amounts are never rounded; export them to the cent",
+                    )
+                )
+            if c.min is not None:
+                rules.append(Rule("min", c.name, f"{t} < {c.min!r}", f"below the minimum {_show_number(c.min)}"))
+            if c.max is not None:
+                rules.append(Rule("max", c.name, f"{t} > {c.max!r}", f"above the maximum {_show_number(c.max)}"))
+            values = self.accepted.get(c.name)
+            if values is not None:
+                rules.append(
+                    Rule(
+                        "accepted",
+                        c.name,
+                        f"{t} is not null and not list_contains($acc_{c.name}, {t})",
+                        f"not an accepted value (expected one of: {', '.join(values)})",
+                    )
+                )
+            if c.type in ("timestamp", "date"):
+                rules.append(
+                    Rule(
+                        "earliest",
+                        c.name,
+                        f"{t} < $earliest",
+                        f"before the earliest plausible date {self.earliest.isoformat()} "
+                        f"(config earliest_date or sources.{self.source}.earliest_date)",
+                    )
+                )
+            if c.not_after_run:
+                rules.append(
+                    Rule(
+                        "future",
+                        c.name,
+                        f"{t} > $run_ts",
+                        f"in the future: after the ingest run time {self.run_ts:%Y-%m-%d %H:%M:%S} UTC",
+                    )
+                )
+        if contract.require_any:
+            rules.append(
+                Rule(
+                    "require_any",
+                    ",".join(contract.require_any),
+                    " and ".join(f"t_{n} is null" for n in contract.require_any),
+                    f"none of {', '.join(contract.require_any)} is present (at least one is required)",
+                )
+            )
+        return rules
+
+    def _type_reason(self, c: Column) -> str | None:
+        """SQL naming the likely cause of a value that does not parse, else None (the static reason)."""
+        v, n = f"v_{c.name}", c.name
+        if c.type == "timestamp":
+            return (
+                f"case when z_{n} is not null and not contains(z_{n}, '/') "
+                f"and not list_contains($utc_names, upper(z_{n})) then $why_abbrev "
+                f"when z_{n} is not null and not list_contains($zones, z_{n}) "
+                f"and not list_contains($utc_names, upper(z_{n})) then $why_zone "
+                f"when l_{n} is not null then $why_gap end"
+            )
+        if c.type in ("decimal", "integer", "double"):
+            return (
+                f"case when regexp_matches({v}, '{CURRENCY_SYMBOLS}') then $why_symbol "
+                f"when contains({v}, ',') and regexp_full_match({v}, '[+-]?[0-9.,]+') then $why_comma end"
+            )
+        return None
+
+
+def _trimmed(x: str) -> str:
+    """``x`` without leading/trailing Unicode white space; the regex runs only on values that need it."""
+    return f"case when regexp_matches({x}, '{_WS_EDGE}') then regexp_replace({x}, '{_WS_RUNS}', '', 'g') else {x} end"
+
+
+def _typed_number(col: Column, n: str) -> str:
+    if col.type == "double":
+        return f"case when isfinite(try_cast({n} as double)) then try_cast({n} as double) end"
+    if col.type == "integer":
+        # A plain cast rounds '1.5' to 2; only whole numbers ('3', '-3', '3.0' from float exports) are integers.
+        return f"case when regexp_full_match({n}, '[+-]?[0-9]+(\\.0*)?') then try_cast({n} as {col.sql_type}) end"
+    return f"try_cast({n} as {col.sql_type})"
+
+
+def _accepted_values(contract: Contract, settings: Settings) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for c in contract.columns:
+        if c.accepted_values is not None:
+            out[c.name] = list(c.accepted_values)
+        elif c.accepted_values_from is not None:
+            out[c.name] = list(getattr(settings, c.accepted_values_from))
+    return out
+
+
+def _default_value(c: Column, settings: Settings, source: str) -> Any:
+    if c.default_from == "currency":
+        return settings.source_currency(source)
+    if c.default_from is not None:
+        return getattr(settings, c.default_from)
+    return c.default
