@@ -5,6 +5,7 @@ explicit, and turns the result into metadata. The partitions are attached when t
 built from the config (``pipelines.definitions``), so the config is read once.
 """
 
+import dataclasses
 from datetime import date
 from enum import Enum
 from typing import Any
@@ -123,7 +124,11 @@ def customer_features(
     context: dg.AssetExecutionContext, config: FeatureConfig, segments: SegmentsResource, spark: SparkResource
 ) -> dg.MaterializeResult:
     as_of = _snapshot_date(context)
-    params = segments.settings().features.params(**config.model_dump())
+    # The reactivation gap follows the lifecycle's active window of the config file (segmentation.lifecycle).
+    active_days = load_segmentation_settings(segments.settings().segmentation).lifecycle.active_days
+    params = dataclasses.replace(
+        segments.settings().features.params(**config.model_dump()), reactivation_window_days=active_days
+    )
     with segments.warehouse() as con:
         rows = engine_stages.build_features(con, as_of, params, segments, spark)  # engine: duckdb | spark
         anonymous = anonymous_browsing_counts(con, as_of)
@@ -142,6 +147,7 @@ def customer_features(
             **{f"anonymous_{k}": v for k, v in anonymous.items()},
             "lookback_days": params.lookback_days or "all history",
             "windows": dg.MetadataValue.json(params.window_names()),
+            "reactivation_window_days": active_days,
         }
     )
 

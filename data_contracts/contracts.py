@@ -197,6 +197,8 @@ SNAPSHOT_OUTPUTS: tuple[str, ...] = (
     "segment_migrations",
     "rfm_cut_points",
     "cluster_profiles",
+    "churn_drivers",
+    "model_calibration",
     "override_audit",
     "segment_summary_by_group",
 )

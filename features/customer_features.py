@@ -11,8 +11,11 @@ Conventions (also in the header of ``sql/customer_features.sql``):
 * "In the last N days" means ``D - N days < date <= D``: N calendar days ending with D. A purchase made
   exactly N days before D (``recency_days == N``) is *not* in the N-day window; one made N - 1 days
   before is. This holds for ``orders_{30,90,365}d``, the behaviour windows, ``complaints_{N}d``,
-  ``cart_to_order_rate_90d``, ``top_browsed_category_90d``, ``reactivation_gap_days`` and the optional
-  ``lookback_days`` of frequency/monetary.
+  ``cart_to_order_rate_90d``, ``top_browsed_category_90d`` and the optional ``lookback_days`` of
+  frequency/monetary.
+* ``reactivation_gap_days`` is the largest gap between purchase dates ending in a purchase with
+  ``recency <= reactivation_window_days`` (the lifecycle's ``active_days``, boundary included exactly as
+  ``active`` is), so a customer back exactly ``active_days`` before D after a long gap is reactivated.
 * ``lookback_days`` (default: all history) restricts frequency, monetary, gross_sales, refund_amount,
   aov, cancelled_orders, is_buyer and the spend preferences. First/last purchase, recency, tenure,
   median gap and ``orders_Nd`` always use all history up to D.
@@ -77,11 +80,13 @@ class FeatureParams:
 
     ``lookback_days`` limits frequency/monetary (None: all history), ``windows`` are the two behaviour
     windows (columns ``sessions_{W}d`` ...), ``complaint_window_days`` names ``complaints_{N}d``.
+    ``reactivation_window_days`` must equal ``lifecycle.active_days`` (recency <= N, boundary included).
     """
 
     lookback_days: int | None = None  # None = all history for frequency/monetary
     windows: tuple[int, int] = (30, 90)  # behaviour windows
     complaint_window_days: int = 90
+    reactivation_window_days: int = 90  # = lifecycle.active_days
 
     def window_names(self) -> dict[str, int]:
         """The day counts that name window columns: ``{"short": 30, "long": 90, "complaint": 90}``."""
@@ -99,6 +104,12 @@ class FeatureParams:
             raise FeatureError(f"windows must be two different lengths, got {self.windows!r}")
         object.__setattr__(self, "windows", windows)
         _check_days("complaint_window_days", self.complaint_window_days)
+        window = self.reactivation_window_days
+        if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= _MAX_DAYS:
+            raise FeatureError(
+                f"reactivation_window_days (segmentation.lifecycle.active_days) must be between 0 and {_MAX_DAYS}, "
+                f"got {window!r}"
+            )
 
 
 # ------------------------------------------------------------------------------------------ output schema
@@ -206,6 +217,7 @@ def _parameters(as_of: date, params: FeatureParams) -> dict[str, object]:
         "w1_start": _days_before(as_of, w1),
         "w2_start": _days_before(as_of, w2),
         "complaint_start": _days_before(as_of, params.complaint_window_days),
+        "reactivation_start": _days_before(as_of, params.reactivation_window_days),
     }
 
 

@@ -20,9 +20,17 @@ How it works, and why:
   ``scipy.optimize.linear_sum_assignment`` on Euclidean distance; a matched cluster keeps its id,
   an unmatched new cluster gets the lowest id not used by the previous snapshot. Without previous
   centroids, ids 0..k-1 go by cluster size in the sample (largest first).
-- Names: each feature's centroid z-score gives a word (below -``name_threshold``: labels[0],
-  above +``name_threshold``: labels[2], else labels[1]); words are joined with " · ". Names are
-  made unique by appending " #<id>" to any name shared by several clusters.
+- Names come from the features that separate the clusters: a feature whose centroid z-scores span
+  no more than ``name_threshold`` across clusters (e.g. sessions when nobody browsed) never names
+  anything. A cluster is named by its distinctive words (z below -``name_threshold``: labels[0],
+  above: labels[2]) joined with " · ", in feature order; a cluster distinctive on nothing is named by
+  the middle words of the separating features. Clusters sharing a name are told apart by the feature
+  on which they differ most: " (more spend)" / " (less spend)" (most/mid/least for three, rank i/n
+  beyond), using each feature's ``name``; " #<id>" only as a last resort (identical centroids).
+- Stable names: a cluster matched to a previous centroid within ``name_keep_distance`` (Euclidean,
+  in this snapshot's standardized units) keeps the previous snapshot's name, so names do not flip
+  while centroids barely move; others are named afresh and told apart from the kept names. The
+  stable key for exports and joins is ``cluster_id``.
 """
 
 from __future__ import annotations
@@ -223,20 +231,76 @@ def _assign_ids(
     return mapping, sorted(matches)
 
 
-def cluster_names(centers_z: np.ndarray, ids: list[int], settings: ClusterSettings) -> dict[int, str]:
-    """Readable, unique name per cluster id from its standardized centroid."""
+_QUALIFIERS: dict[int, tuple[str, ...]] = {2: ("more", "less"), 3: ("most", "mid", "least")}
+
+
+def _feature_noun(feature: Any) -> str:
+    return feature.name or feature.column.replace("_", " ")
+
+
+def _base_name(center: np.ndarray, separating: list[int], settings: ClusterSettings) -> str:
+    """Distinctive words of one centroid over the separating features (middle words if none)."""
     t = settings.name_threshold
-    names: dict[int, str] = {}
-    for cid, center in zip(ids, centers_z, strict=True):
-        words = [
-            f.labels[0] if z < -t else f.labels[2] if z > t else f.labels[1]
-            for f, z in zip(settings.features, center, strict=True)
-        ]
-        names[cid] = " · ".join(words)
+    feats = settings.features
+    words = [feats[d].labels[0] if center[d] < -t else feats[d].labels[2] for d in separating if abs(center[d]) > t]
+    if not words:
+        words = [feats[d].labels[1] for d in separating]
+    return " · ".join(words) if words else "typical"
+
+
+def _tell_apart(
+    members: list[int], anchor: int | None, z: dict[int, np.ndarray], base: str, settings: ClusterSettings
+) -> dict[int, str]:
+    """Qualified names for ``members`` sharing ``base`` (``anchor``, a kept cluster, keeps ``base``)."""
+    group = [*members, *([anchor] if anchor is not None else [])]
+    stacked = np.stack([z[c] for c in group])
+    spread = stacked.max(axis=0) - stacked.min(axis=0)
+    d = int(np.argmax(spread))  # first feature on ties: deterministic
+    if spread[d] <= 1e-9:  # identical centroids: nothing to tell them apart by
+        return {c: f"{base} #{c}" for c in members}
+    noun = _feature_noun(settings.features[d])
+    ranked = sorted(group, key=lambda c: (-z[c][d], c))
+    n = len(ranked)
+    words = _QUALIFIERS.get(n) or tuple(f"{noun} rank {i + 1}/{n}" for i in range(n))
+    out: dict[int, str] = {}
+    for rank, cid in enumerate(ranked):
+        if cid == anchor:
+            continue
+        qualifier = f"{words[rank]} {noun}" if n in _QUALIFIERS else words[rank]
+        out[cid] = f"{base} ({qualifier})"
+    return out
+
+
+def cluster_names(
+    centers_z: np.ndarray, ids: list[int], settings: ClusterSettings, kept: dict[int, str] | None = None
+) -> dict[int, str]:
+    """Readable, unique name per cluster id from its standardized centroid (see module docstring).
+
+    ``kept`` maps ids whose matched centroid stayed put to the name they keep from the previous snapshot.
+    """
+    kept = {cid: name for cid, name in (kept or {}).items() if cid in ids}
+    z = {cid: np.asarray(center, dtype=np.float64) for cid, center in zip(ids, centers_z, strict=True)}
+    if len(ids) > 1:
+        spread = centers_z.max(axis=0) - centers_z.min(axis=0)
+        separating = [d for d in range(centers_z.shape[1]) if spread[d] > settings.name_threshold]
+    else:
+        separating = []
+    fresh = {cid: _base_name(z[cid], separating, settings) for cid in ids if cid not in kept}
+    names = dict(kept)
+    by_base: dict[str, list[int]] = {}
+    for cid in sorted(fresh):
+        by_base.setdefault(fresh[cid], []).append(cid)
+    owner = {name: cid for cid, name in kept.items()}
+    for base, members in sorted(by_base.items()):
+        anchor = owner.get(base)
+        if len(members) == 1 and anchor is None:
+            names[members[0]] = base
+        else:
+            names.update(_tell_apart(members, anchor, z, base, settings))
     counts: dict[str, int] = {}
     for name in names.values():
         counts[name] = counts.get(name, 0) + 1
-    return {cid: (f"{name} #{cid}" if counts[name] > 1 else name) for cid, name in names.items()}
+    return {cid: (f"{names[cid]} #{cid}" if counts[names[cid]] > 1 else names[cid]) for cid in sorted(names)}
 
 
 def _empty_result(frame: pl.DataFrame, id_column: str, settings: ClusterSettings, warnings: list[str]) -> ClusterResult:
@@ -315,7 +379,17 @@ def cluster_customers(
     ids = sorted(mapping.values())
     by_id = {cid: j for j, cid in mapping.items()}
     centers_by_id = np.stack([centers[by_id[cid]] for cid in ids])
-    cluster_name = cluster_names(centers_by_id, ids, settings)
+    kept: dict[int, str] = {}
+    if previous is not None and previous_centroids is not None and "cluster_name" in previous_centroids.columns:
+        prev_names = dict(
+            previous_centroids.group_by("cluster_id").agg(pl.col("cluster_name").drop_nulls().first()).iter_rows()
+        )
+        kept = {
+            cid: prev_names[cid]
+            for cid, dist in matches
+            if dist <= settings.name_keep_distance and prev_names.get(cid) is not None
+        }
+    cluster_name = cluster_names(centers_by_id, ids, settings, kept)
 
     z_all = (x - mean) / std
     labels = np.asarray(ids, dtype=np.int64)[nearest_centroid(z_all, centers_by_id)]
@@ -367,6 +441,7 @@ def cluster_customers(
         "silhouette_sample_size": len(sil_rows),
         "matched_previous": previous is not None,
         "matches": [{"cluster_id": cid, "distance": round(dist, 6)} for cid, dist in matches],
+        "names_kept": sorted(kept),
     }
     return ClusterResult(assignments, profiles, centroids, params, warnings)
 

@@ -19,6 +19,12 @@ Who is graded: monetary and frequency grades only for buyers (null otherwise); e
 customer, where engagement_score = the sum of ``engagement_columns`` (default sessions_90d +
 add_to_carts_90d, null counted as 0). Overall grade (buyers only, null for non-buyers): points
 A=3, B=2, C=1 averaged over the available grades of ``overall_bases`` and rounded half up.
+
+Absent sources: a basis has data when at least one graded customer has a positive value. A basis
+without data (no browsing source, or nobody browsed in the window; no buyers) is not graded at all:
+its grade is null for everyone instead of C, and the overall grade is the mean over the bases that
+have data, so orders-only data can still reach an overall A (and the tiers built on it). The run says
+so once: ``grade_customers`` appends one warning to ``warnings`` naming the bases left out.
 """
 
 from __future__ import annotations
@@ -98,6 +104,16 @@ def overall_grade_expr(columns: list[str]) -> pl.Expr:
     )
 
 
+def bases_with_data(frame: pl.DataFrame, basis_inputs: dict[str, tuple[str, pl.Expr]]) -> list[str]:
+    """Bases (in the given order) where at least one eligible row has a positive value."""
+    checks = [
+        (pl.when(eligible).then(pl.col(column)) > 0).fill_null(False).any().alias(basis)
+        for basis, (column, eligible) in basis_inputs.items()
+    ]
+    row = frame.select(checks).row(0, named=True) if frame.height else dict.fromkeys(basis_inputs, False)
+    return [basis for basis in basis_inputs if row[basis]]
+
+
 def grade_customers(
     frame: pl.DataFrame,
     settings: GradeSettings,
@@ -105,8 +121,13 @@ def grade_customers(
     buyer_column: str = "is_buyer",
     monetary_column: str = "monetary",
     frequency_column: str = "frequency",
+    warnings: list[str] | None = None,
 ) -> pl.DataFrame:
-    """Add ``engagement_score`` and the four grade columns (see module docstring)."""
+    """Add ``engagement_score`` and the four grade columns (see module docstring).
+
+    A basis without data gets null grades and leaves the overall grade; one line is appended to
+    ``warnings`` saying which bases were left out and why.
+    """
     missing = [c for c in settings.engagement_columns if c not in frame.columns]
     if missing:
         raise ValueError(f"grades.engagement_columns: columns {missing} are not in the features frame")
@@ -114,11 +135,37 @@ def grade_customers(
     out = frame.with_columns(
         engagement_score=pl.sum_horizontal([pl.col(c).fill_null(0) for c in settings.engagement_columns])
     )
+    inputs = {
+        "monetary": (monetary_column, is_buyer),
+        "frequency": (frequency_column, is_buyer),
+        "engagement": ("engagement_score", pl.lit(True)),
+    }
+    with_data = bases_with_data(out, inputs)
     cutoffs = settings.cutoffs
     out = out.with_columns(
-        grade_column(out, monetary_column, is_buyer, settings.method, cutoffs).alias("monetary_grade"),
-        grade_column(out, frequency_column, is_buyer, settings.method, cutoffs).alias("frequency_grade"),
-        grade_column(out, "engagement_score", pl.lit(True), settings.method, cutoffs).alias("engagement_grade"),
+        (
+            grade_column(out, column, eligible, settings.method, cutoffs)
+            if basis in with_data
+            else pl.Series(values=[None] * out.height, dtype=pl.String)
+        ).alias(f"{basis}_grade")
+        for basis, (column, eligible) in inputs.items()
     )
-    bases = [f"{b}_grade" for b in settings.overall_bases]
-    return out.with_columns(pl.when(is_buyer).then(overall_grade_expr(bases)).otherwise(None).alias("overall_grade"))
+    dropped = [b for b in settings.overall_bases if b not in with_data]
+    if dropped and warnings is not None and out.height:
+        why = {
+            "engagement": f"no customer has a positive {' + '.join(settings.engagement_columns)} "
+            "(browsing source absent or empty in the window)",
+            "monetary": "no buyer has positive net spend",
+            "frequency": "no buyers",
+        }
+        used = [b for b in settings.overall_bases if b in with_data]
+        warnings.append(
+            "grades: no data for "
+            + "; ".join(f"{b} ({why[b]})" for b in dropped)
+            + f": {', '.join(f'{b}_grade' for b in dropped)} left null and the overall grade uses "
+            + (", ".join(used) if used else "no basis (null)")
+            + "; tier rules on those grades cannot match"
+        )
+    bases = [f"{b}_grade" for b in settings.overall_bases if b in with_data]
+    overall = overall_grade_expr(bases) if bases else pl.lit(None, pl.String)
+    return out.with_columns(pl.when(is_buyer).then(overall).otherwise(None).alias("overall_grade"))

@@ -5,15 +5,16 @@
 1. prospect    - never bought (``is_buyer`` false/null, or no recency).
 2. new         - first purchase within ``new_days`` (30) of the snapshot date.
 3. reactivated - last purchase within ``active_days`` (90) AND ``reactivation_gap_days`` (the
-                 largest gap between consecutive purchases ending within the last 90 days)
-                 > ``churn_days`` (180): the customer had churned and came back.
+                 largest gap between consecutive purchases ending in a purchase within
+                 ``active_days``, boundary included) > ``churn_days`` (180): the customer had
+                 churned and came back.
 4. active      - last purchase within ``active_days`` (90).
 5. at_risk     - last purchase within ``churn_days`` (91–180).
 6. churned     - last purchase more than ``churn_days`` (> 180) ago.
 
 So new > reactivated > active: a first-time buyer cannot be reactivated, and a returning churner is
-reported as reactivated rather than merely active. Note that ``reactivation_gap_days`` is computed
-upstream over a fixed 90-day window.
+reported as reactivated rather than merely active. ``reactivation_gap_days`` is computed upstream
+(features) over the same window: ``FeatureParams.reactivation_window_days`` = ``active_days``.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import polars as pl
 
 from models.classifications import apply_classifications, compile_settings_rules, missing_rule_columns, rule_inputs
 from models.clusters import ClusterResult, cluster_customers
+from models.clv import prediction_columns
 from models.grades import grade_customers
 from models.lifecycle import assign_lifecycle
 from models.rfm import score_rfm
@@ -93,11 +94,65 @@ def check_features(features: pl.DataFrame) -> None:
         raise ValueError(f"features: duplicate customer_id values, e.g. {dupes.head(5).to_list()}")
 
 
+# Value-map axis -> (metric column, True when a smaller value is better).
+VALUE_METRICS: dict[str, tuple[str, bool]] = {
+    "r": ("recency_days", True),
+    "f": ("frequency", False),
+    "m": ("monetary", False),
+}
+
+
+def _metric_units(axis: str) -> pl.Expr:
+    """The axis metric as an exact integer: days, orders, or cents of net spend."""
+    column, _ = VALUE_METRICS[axis]
+    if axis == "m":
+        return (pl.col(column).cast(pl.Float64) * 100).round(0).cast(pl.Int64)
+    return pl.col(column).cast(pl.Int64)
+
+
+def value_thresholds(frame: pl.DataFrame, settings: RfmSettings) -> dict[str, Any]:
+    """The cut of each value-map axis among scored buyers (rows with a non-null score of that axis).
+
+    ``mean`` / ``median``: high = strictly better than the population mean / median of the metric
+    (recency: fewer days; frequency, monetary: more). ``score``: high = score >= ``value_high_min_score``.
+    Returned as ``{"method": ..., "r": value, ...}`` in original units, for metadata.
+    """
+    method = settings.value_high_method
+    out: dict[str, Any] = {"method": method}
+    for axis in settings.value_map_obj().axes:
+        if method == "score":
+            out[axis] = getattr(settings.value_high_min_score, axis)
+            continue
+        values = frame.filter(pl.col(f"{axis}_score").is_not_null()).select(_metric_units(axis).alias("v"))["v"]
+        stat = values.mean() if method == "mean" else values.median()
+        out[axis] = None if stat is None else float(stat) / (100 if axis == "m" else 1)
+    return out
+
+
+def _high_expr(frame: pl.DataFrame, axis: str, settings: RfmSettings) -> pl.Expr:
+    """True where the axis is 'high' (see ``value_thresholds``); compared exactly in integer units."""
+    score = pl.col(f"{axis}_score")
+    if settings.value_high_method == "score":
+        return score >= getattr(settings.value_high_min_score, axis)
+    _, smaller_is_better = VALUE_METRICS[axis]
+    units = _metric_units(axis)
+    values = frame.filter(score.is_not_null()).select(units.alias("v"))["v"]
+    if values.is_empty():
+        return pl.lit(False)
+    if settings.value_high_method == "median":
+        median = float(values.median())
+        return units.cast(pl.Float64) < median if smaller_is_better else units.cast(pl.Float64) > median
+    total, n = int(values.sum()), values.len()
+    # For an integer x: x > total / n  <=>  x > floor(total / n);  x < total / n  <=>  x < ceil(total / n).
+    return units < -(-total // n) if smaller_is_better else units > total // n
+
+
 def assign_rfm_segments(frame: pl.DataFrame, settings: RfmSettings) -> pl.DataFrame:
     """Add ``rfm_segment(_name)`` from the R × FM map and ``value_class(_name)`` from the value map.
 
-    Needs ``r_score, f_score, m_score, fm_score``; a null score (non-buyer) gives null labels. For the
-    value map a score is ``high`` when >= ``value_high_min_score`` of its axis, else ``low``.
+    Needs ``r_score, f_score, m_score, fm_score`` (and, for the ``mean``/``median`` value methods,
+    ``recency_days, frequency, monetary``); a null score (non-buyer) gives null labels. For the value
+    map each axis is ``high`` or ``low`` as ``value_thresholds`` describes.
     """
     frame = apply_segment_map(
         frame,
@@ -107,13 +162,21 @@ def assign_rfm_segments(frame: pl.DataFrame, settings: RfmSettings) -> pl.DataFr
         "rfm_segment_name",
     )
     value_map = settings.value_map_obj()
+    if settings.value_high_method != "score":
+        missing = [VALUE_METRICS[a][0] for a in value_map.axes if VALUE_METRICS[a][0] not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"rfm.value_high_method {settings.value_high_method!r} needs columns {missing}; "
+                "give them or set segmentation.rfm.value_high_method: score"
+            )
     levels = {axis: f"_{axis}_level" for axis in value_map.axes}
     frame = frame.with_columns(
         [
-            pl.when(pl.col(f"{axis}_score") >= getattr(settings.value_high_min_score, axis))
+            pl.when(pl.col(f"{axis}_score").is_null())
+            .then(pl.lit(None, pl.String))
+            .when(_high_expr(frame, axis, settings))
             .then(pl.lit("high"))
-            .when(pl.col(f"{axis}_score").is_not_null())
-            .then(pl.lit("low"))
+            .otherwise(pl.lit("low"))
             .alias(col)
             for axis, col in levels.items()
         ]
@@ -138,7 +201,7 @@ def segment_customers(
     rfm = score_rfm(frame, settings.rfm, snapshot)
     warnings += rfm.warnings
     frame = assign_rfm_segments(rfm.frame, settings.rfm)
-    frame = grade_customers(frame, settings.grades)
+    frame = grade_customers(frame, settings.grades, warnings=warnings)
     frame = assign_lifecycle(frame, settings.lifecycle)
 
     clusters: ClusterResult = cluster_customers(frame, settings.clusters, snapshot, previous_centroids)
@@ -151,6 +214,12 @@ def segment_customers(
     frame = apply_classifications(frame.sort("customer_id"), settings)
     rule_columns = [c for c in frame.columns if c not in features.columns and c not in OUTPUT_COLUMNS]
     frame = frame.select([*features.columns, *OUTPUT_COLUMNS, *rule_columns]).sort("customer_id")
+    # Churn prediction columns, filled later by the prediction step (models/clv.py); null until then.
+    frame = frame.with_columns(
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in prediction_columns(settings.prediction).items()
+        if name not in frame.columns
+    )
 
     params: dict[str, Any] = {
         "snapshot_date": snapshot.isoformat(),
@@ -159,6 +228,7 @@ def segment_customers(
         "rfm_method": settings.rfm.method,
         "segment_map": settings.rfm.segment_map_obj().name,
         "value_map": settings.rfm.value_map_obj().name,
+        "value_map_thresholds": value_thresholds(rfm.frame, settings.rfm),
         "grade_method": settings.grades.method,
         "random_state": settings.clusters.random_state,
         "k": clusters.params.get("k"),

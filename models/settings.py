@@ -72,6 +72,7 @@ class RfmSettings(_Strict):
     fixed: FixedThresholds
     segment_map: str | dict[str, Any]
     value_map: str | dict[str, Any]
+    value_high_method: Literal["mean", "median", "score"]
     value_high_min_score: HighMinScore
 
     @field_validator("segment_map", "value_map")
@@ -205,6 +206,7 @@ class ClusterFeature(_Strict):
     column: str
     fill_null: float = Field(0, ge=0)
     labels: tuple[str, str, str]
+    name: str | None = None  # noun telling clusters apart, e.g. "spend" in "(more spend)"; default: the column
 
 
 class ClusterSettings(_Strict):
@@ -220,6 +222,7 @@ class ClusterSettings(_Strict):
     n_init: int = Field(ge=1, le=100)
     random_state: int = Field(ge=0)
     name_threshold: float = Field(gt=0)
+    name_keep_distance: float = Field(0.5, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> ClusterSettings:
@@ -230,6 +233,30 @@ class ClusterSettings(_Strict):
         if len(set(cols)) != len(cols):
             raise ValueError(f"features: columns repeat: {cols}")
         return self
+
+
+class CalibrationSettings(_Strict):
+    """Holdout check of the purchase model: fit up to D - holdout_days, compare the last holdout_days."""
+
+    enabled: bool
+    holdout_days: int = Field(ge=1, le=3650)
+    max_error: float = Field(gt=0)
+    top_bucket: int = Field(ge=1, le=50)
+
+
+class PredictionSettings(_Strict):
+    """Churn probability and CLV from BG/NBD + Gamma-Gamma (pymc-marketing, MAP); see models/clv.py."""
+
+    enabled: bool
+    purchase_model: Literal["bg_nbd", "modified_bg_nbd"]
+    purchase_horizon_days: int = Field(ge=1, le=3650)
+    clv_horizon_days: int = Field(ge=1, le=3650)
+    annual_discount_rate: float = Field(ge=0, le=1)
+    churn_threshold: float = Field(gt=0, lt=1)
+    min_repeat_buyers: int = Field(ge=2)
+    fit_sample_size: int = Field(ge=100)
+    random_state: int = Field(ge=0)
+    calibration: CalibrationSettings
 
 
 class SegmentationSettings(_Strict):
@@ -247,6 +274,7 @@ class SegmentationSettings(_Strict):
     rule_lint: RuleLintSettings
     summary_group_by: list[str]
     clusters: ClusterSettings
+    prediction: PredictionSettings
 
     @model_validator(mode="after")
     def _rules_compile(self) -> SegmentationSettings:

@@ -15,6 +15,7 @@ import dagster as dg
 from assets.checks import input_checks, output_checks, output_contract_checks
 from assets.ingestion import ingestion_assets
 from assets.partitions import snapshot_partitions
+from assets.predictions import prediction_assets
 from assets.publishing import publishing_assets
 from assets.resources import SegmentsResource, SparkResource
 from assets.segmentation import snapshot_assets
@@ -33,7 +34,7 @@ def build_definitions(config_path: str = "", settings: Settings | None = None) -
     """Definitions bound to one config file (``$SEGMENTS_CONFIG`` / ./segments.yaml when empty)."""
     settings = settings or load_settings(config_path or None)
     partitions = snapshot_partitions(settings)
-    assets = [*ingestion_assets, *partitioned([*snapshot_assets, *publishing_assets], partitions)]
+    assets = [*ingestion_assets, *partitioned([*snapshot_assets, *prediction_assets, *publishing_assets], partitions)]
     ingest_job = dg.define_asset_job(
         "ingest_job",
         selection=dg.AssetSelection.groups("ingestion"),

@@ -24,6 +24,7 @@ PIPELINE_STAGES = {
     "input checks",
     "features",
     "segmentation",
+    "prediction",
     "output checks",
     "publish",
     "orchestration",

@@ -218,7 +218,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "recency_days": 29, "tenure_days": 365,
         "orders_30d": 1, "orders_90d": 3, "orders_365d": 5,
         "median_days_between_purchases": 1.0,  # gaps 1, 274, 1, 59, 1
-        "reactivation_gap_days": 59,  # the 274-day gap ends on D-90, outside the window
+        "reactivation_gap_days": 274,  # the 274-day gap ends on D-90: recency 90 is "within 90 days"
         "is_buyer": True,
         "sessions_30d": 1, "page_views_30d": 1, "time_online_s_30d": 20,
         "sessions_90d": 3, "page_views_90d": 2, "searches_90d": 1, "time_online_s_90d": 110,
@@ -463,8 +463,44 @@ def test_custom_windows_name_their_columns(warehouse: duckdb.DuckDBPyConnection)
 
 
 @pytest.mark.parametrize(
+    ("window", "gap"),
+    [(60, 59), (89, 59), (90, 274), (120, 274)],  # c02 bought on D-90 (04-01) after a 274-day gap
+)
+def test_reactivation_gap_follows_the_active_window(
+    warehouse: duckdb.DuckDBPyConnection, window: int, gap: int
+) -> None:
+    """The gap counts purchases with recency <= active_days, boundary included like ``active``."""
+    rows = _rows(customer_features_frame(warehouse, D, FeatureParams(reactivation_window_days=window)))
+    assert rows["c02"]["reactivation_gap_days"] == gap
+    assert rows["c10"]["reactivation_gap_days"] == 221  # back on D-20
+
+
+@pytest.mark.parametrize(
+    ("as_of", "active_days", "stage"),
+    [
+        (D, 90, "reactivated"),  # back on D-90 (recency 90, "within 90 days") after 274 days: was "active"
+        (date(2025, 7, 20), 120, "reactivated"),  # back 110 days ago, inside a 120-day active window
+        (date(2025, 7, 20), 90, "active"),  # back 110 days ago: outside a 90-day window, merely active
+    ],
+)
+def test_reactivated_uses_the_same_window_as_active(
+    warehouse: duckdb.DuckDBPyConnection, as_of: date, active_days: int, stage: str
+) -> None:
+    """Defects: the gap window excluded D-90 and ignored ``lifecycle.active_days``."""
+    from models.lifecycle import assign_lifecycle
+    from models.settings import load_segmentation_settings
+
+    lifecycle = load_segmentation_settings({"lifecycle": {"active_days": active_days}}).lifecycle
+    frame = customer_features_frame(warehouse, as_of, FeatureParams(reactivation_window_days=active_days))
+    c02 = assign_lifecycle(frame, lifecycle).filter(pl.col("customer_id") == "c02").row(0, named=True)
+    assert c02["lifecycle_stage"] == stage
+
+
+@pytest.mark.parametrize(
     "kwargs",
     [
+        {"reactivation_window_days": -1},
+        {"reactivation_window_days": 1.5},
         {"windows": (30, 30)},
         {"windows": (0, 90)},
         {"windows": (30,)},

@@ -205,11 +205,52 @@ def test_fewer_distinct_points_than_k_lowers_k_with_a_warning() -> None:
     assert any("k lowered from 5 to 2" in w for w in result.warnings)
 
 
-def test_duplicate_names_are_made_unique_with_the_id() -> None:
+def test_identical_centroids_fall_back_to_the_id() -> None:
     settings = _settings()
     centers = np.zeros((2, len(settings.features)))
     names = cluster_names(centers, [4, 7], settings)
-    assert names == {
-        4: "mid spend · regular · lapsing · browsing #4",
-        7: "mid spend · regular · lapsing · browsing #7",
-    }
+    assert names == {4: "typical #4", 7: "typical #7"}
+
+
+def test_a_feature_equal_for_everyone_never_names_a_cluster() -> None:
+    """Defect: with nobody browsing, every cluster was named "... · browsing"."""
+    frame = _blobs({"big": 10, "mid": 20, "low": 30}).with_columns(sessions_90d=pl.lit(0, pl.Int64))
+    result = cluster_customers(frame, _settings(), SNAPSHOT)
+    names = result.profiles["cluster_name"].to_list()
+    assert len(set(names)) == 3
+    assert not any(word in name for name in names for word in ("offline", "browsing", "highly engaged"))
+    ids = _blob_ids(frame, result.assignments)
+    by_id = dict(result.profiles.select("cluster_id", "cluster_name").iter_rows())
+    assert by_id[ids["big"]] == "high spend · frequent · recent"
+
+
+def test_clusters_sharing_words_are_told_apart_by_the_feature_separating_them() -> None:
+    """Defect: two distant clusters differed only by "#3/#4"."""
+    settings = _settings()
+    centers = np.array([[2.5, 0.0, 0.0, 0.0], [0.8, 0.1, 0.0, 0.0], [-1.6, 0.0, 0.0, 0.0]])
+    names = cluster_names(centers, [3, 4, 5], settings)
+    # only monetary separates the clusters (span 4.1 > 0.5); frequency spans 0.1 and names nothing
+    assert names == {3: "high spend (more spend)", 4: "high spend (less spend)", 5: "low spend"}
+
+
+def test_matched_clusters_keep_their_names_while_centroids_stay_put() -> None:
+    """Defect: names flipped between snapshots while centroids barely moved."""
+    before = _blobs({"big": 30, "mid": 20, "low": 10})
+    first = cluster_customers(before, _settings(), SNAPSHOT)
+    # the previous snapshot's names (as stored with its centroids) are what a matched cluster keeps
+    previous = first.centroids.with_columns(cluster_name=pl.format("segment {}", pl.col("cluster_id")))
+    after = _blobs({"big": 30, "mid": 20, "low": 10}, jitter=0.08, snapshot=NEXT)
+    kept = cluster_customers(after, _settings(), NEXT, previous_centroids=previous)
+    assert sorted(kept.profiles["cluster_name"].to_list()) == ["segment 0", "segment 1", "segment 2"]
+    assert kept.params["names_kept"] == [0, 1, 2]
+    assert kept.centroids.filter(pl.col("cluster_id") == 0)["cluster_name"].unique().to_list() == ["segment 0"]
+    # a centroid that moved further than name_keep_distance is named afresh
+    fresh = cluster_customers(after, _settings(name_keep_distance=0.0), NEXT, previous_centroids=previous)
+    assert not any(n.startswith("segment") for n in fresh.profiles["cluster_name"].to_list())
+
+
+def test_a_fresh_name_equal_to_a_kept_one_is_told_apart() -> None:
+    settings = _settings()
+    centers = np.array([[2.5, 0.0, 0.0, 0.0], [0.8, 0.1, 0.0, 0.0], [-1.6, 0.0, 0.0, 0.0]])
+    names = cluster_names(centers, [3, 4, 5], settings, kept={3: "high spend"})
+    assert names == {3: "high spend", 4: "high spend (less spend)", 5: "low spend"}

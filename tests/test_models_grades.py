@@ -131,3 +131,22 @@ def test_engagement_columns_must_exist() -> None:
     settings = load_segmentation_settings({"grades": {"engagement_columns": ["nope"]}}).grades
     with pytest.raises(ValueError, match=r"\['nope'\]"):
         grade_customers(_customers(), settings)
+
+
+def test_without_browsing_engagement_is_ungraded_and_overall_uses_the_other_bases() -> None:
+    """Defect: with no browsing every engagement grade was C, so overall topped out at B, silently."""
+    frame = _customers().with_columns(sessions_90d=pl.lit(None, pl.Int64), add_to_carts_90d=pl.lit(0, pl.Int64))
+    warnings: list[str] = []
+    out = grade_customers(frame, load_segmentation_settings().grades, warnings=warnings)
+    # monetary A,B,C,C and frequency A,A,C,C (as in the hand-computed test); overall over those two only:
+    # a (3+3)/2 = 3 -> A; b (2+3)/2 = 2.5 -> A (half up); c, d C.
+    assert out["engagement_grade"].to_list() == [None] * 6
+    assert out["overall_grade"].to_list() == ["A", "A", "C", "C", None, None]
+    assert len(warnings) == 1
+    assert "engagement" in warnings[0] and "overall grade uses monetary, frequency" in warnings[0]
+
+
+def test_no_warning_when_every_basis_has_data() -> None:
+    warnings: list[str] = []
+    grade_customers(_customers(), load_segmentation_settings().grades, warnings=warnings)
+    assert warnings == []

@@ -72,12 +72,16 @@ def fixed_result() -> SegmentationResult:
 
 def test_output_is_features_plus_new_columns_one_row_per_customer(fixed_result: SegmentationResult) -> None:
     out = fixed_result.customers
+    prediction = ["p_alive", "expected_purchases_90d", "clv_365d", "predicted_churn"]  # null until predicted
     base = [*_features().columns, *OUTPUT_COLUMNS]
     assert out.columns[: len(base)] == base
-    # then the classifications of the config other than value tier, one flag per tag and the tag list
+    # then the classifications of the config other than value tier, one flag per tag, the tag list and the
+    # prediction placeholders
     rest = out.columns[len(base) :]
-    assert rest[:2] == ["customer_source", "customer_source_name"] and rest[-1] == "tags"
+    assert rest[:2] == ["customer_source", "customer_source_name"] and rest[-5] == "tags"
     assert "tag_high_value_active" in rest
+    assert rest[-4:] == prediction
+    assert out.select(prediction).null_count().row(0) == (out.height,) * 4
     assert out["customer_id"].to_list() == sorted(r[0] for r in CUSTOMERS)
     assert_frame_equal(out.select(_features().columns), _features().sort("customer_id"))
 
@@ -191,3 +195,16 @@ def test_empty_snapshot_gives_empty_outputs() -> None:
         *OUTPUT_COLUMNS,
     ]
     assert result.cut_points.height == 0 and result.cluster_profiles.height == 0
+
+
+def test_orders_only_data_reaches_high_value_and_says_so_once() -> None:
+    """Defect: without browsing, overall topped out at B and high_value was unreachable, silently."""
+    orders_only = _features().with_columns(sessions_90d=pl.lit(0, pl.Int64), add_to_carts_90d=pl.lit(0, pl.Int64))
+    settings = load_segmentation_settings({"rfm": {"method": "fixed"}, "clusters": {"k": 3}})
+    result = segment_customers(orders_only, settings, SNAPSHOT)
+    out = result.customers
+    assert out["engagement_grade"].null_count() == out.height
+    c01 = out.filter(pl.col("customer_id") == "c01").row(0, named=True)
+    assert (c01["overall_grade"], c01["value_tier"]) == ("A", "high_value")
+    grade_warnings = [w for w in result.warnings if w.startswith("grades:")]
+    assert len(grade_warnings) == 1 and "engagement" in grade_warnings[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -61,7 +62,7 @@ def test_null_scores_give_null_segment() -> None:
 
 
 def test_value_map_eight_classes_from_high_low_scores() -> None:
-    # high = score >= 3 (default). Each row hits one of the 8 cells; the last row is a non-buyer.
+    # value_high_method score: high = score >= 3. Each row hits one of the 8 cells; the last is a non-buyer.
     frame = pl.DataFrame(
         {
             "r_score": [3, 5, 2, 1, 4, 3, 2, 1, None],
@@ -71,7 +72,7 @@ def test_value_map_eight_classes_from_high_low_scores() -> None:
         },
         schema={c: pl.Int64 for c in ("r_score", "f_score", "m_score", "fm_score")},
     )
-    out = assign_rfm_segments(frame, load_segmentation_settings().rfm)
+    out = assign_rfm_segments(frame, load_segmentation_settings({"rfm": {"value_high_method": "score"}}).rfm)
     expected = pl.DataFrame(
         {
             "value_class": [
@@ -104,7 +105,7 @@ def test_value_map_eight_classes_from_high_low_scores() -> None:
 
 def test_value_map_high_threshold_is_configurable() -> None:
     frame = pl.DataFrame({"r_score": [3], "f_score": [3], "m_score": [3], "fm_score": [3]})
-    settings = load_segmentation_settings({"rfm": {"value_high_min_score": {"m": 4}}}).rfm
+    settings = load_segmentation_settings({"rfm": {"value_high_method": "score", "value_high_min_score": {"m": 4}}}).rfm
     assert assign_rfm_segments(frame, settings)["value_class"].item() == "general_value"
 
 
@@ -170,3 +171,53 @@ def test_inline_map_in_settings_is_validated_with_key_path() -> None:
 def test_unknown_bundled_map_is_refused() -> None:
     with pytest.raises(SegmentMapError, match="bundled maps"):
         load_segment_map("no_such_map")
+
+
+def _value_frame() -> pl.DataFrame:
+    # 5 buyers and a non-buyer. Means among buyers: recency (10+20+30+40+400)/5 = 100, frequency
+    # (1+1+1+2+10)/5 = 3, monetary (50+60+70+100+3220)/5 = 700. Medians: 30, 1, 70.
+    # Scores are all 5 (irrelevant to mean/median; they only mark who is scored).
+    return pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e", "p"],
+            "recency_days": [10, 20, 30, 40, 400, None],
+            "frequency": [1, 1, 1, 2, 10, 0],
+            "monetary": [Decimal(v) for v in ("50.00", "60.00", "70.00", "100.00", "3220.00", "0.00")],
+            **{c: [5, 5, 5, 5, 5, None] for c in ("r_score", "f_score", "m_score", "fm_score")},
+        },
+        schema_overrides={"monetary": pl.Decimal(18, 2)},
+    )
+
+
+def test_value_map_high_means_above_the_buyers_mean_by_default() -> None:
+    """Defect: high = score >= 3 put the top 60 % in 重要价值; the practice uses the population mean."""
+    out = assign_rfm_segments(_value_frame(), load_segmentation_settings().rfm)
+    # a-d: recent (< 100 days), F low (<= 3), M low (<= 700) -> general_develop; e: R low, F high, M high.
+    assert out["value_class"].to_list() == [
+        "general_develop",
+        "general_develop",
+        "general_develop",
+        "general_develop",
+        "important_keep",
+        None,
+    ]
+
+
+def test_value_map_equal_to_the_mean_is_low() -> None:
+    frame = _value_frame().with_columns(frequency=pl.Series([3, 3, 3, 3, 3, 0]))  # mean 3: nobody above
+    out = assign_rfm_segments(frame, load_segmentation_settings().rfm)
+    assert out["value_class"].to_list()[:4] == ["general_develop"] * 4
+
+
+def test_value_map_median_method() -> None:
+    settings = load_segmentation_settings({"rfm": {"value_high_method": "median"}}).rfm
+    out = assign_rfm_segments(_value_frame(), settings)
+    # medians 30 / 1 / 70: a, b recent; d, e frequent; d, e big spenders.
+    assert out["value_class"].to_list() == [
+        "general_develop",
+        "general_develop",
+        "general_retain",
+        "important_keep",
+        "important_keep",
+        None,
+    ]

@@ -9,6 +9,8 @@
 -- parameter is that exclusive lower bound ($as_of - N days), computed by the caller. A purchase made
 -- exactly N days before $as_of (recency N) is therefore outside the N-day window.
 -- $lookback_start is null for "all history" (frequency, monetary and the spend preferences only).
+-- Exception: the reactivation gap uses the lifecycle's "within N days" (recency <= N, boundary included):
+-- $reactivation_start = $as_of - lifecycle.active_days is an INCLUSIVE lower bound.
 --
 -- Behaviour columns for the two configurable windows come out as *_w1 / *_w2 and the complaint count as
 -- complaints_window; the caller names them (e.g. sessions_30d) by position. Portable SQL (PRODUCT.md
@@ -215,14 +217,15 @@ median_gaps as (
     group by customer_id
 ),
 
--- largest gap ending in a purchase within the last 90 days
+-- largest gap ending in a purchase within the lifecycle's active window: recency <= active_days, i.e.
+-- purchase_date >= $reactivation_start = $as_of - active_days (boundary included, like `active`)
 reactivation_gaps as (
     select
         customer_id,
         max(gap_days) as reactivation_gap_days
     from purchase_gaps
     where gap_days is not null
-      and purchase_date > $start_90
+      and purchase_date >= $reactivation_start
     group by customer_id
 ),
 
