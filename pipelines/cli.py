@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", default="csv", choices=["csv"])
     e.add_argument("--out", type=Path, help="output file (default: <published_dir>/exports/<by>=<segment>.csv)")
 
+    q = sub.add_parser("sql", help="a read-only SQL shell on catalog.duckdb (views over the published tables)")
+    q.add_argument("-c", "--command", dest="statement", help="run this statement, print the result and exit")
+    q.add_argument("--catalog", type=Path, help="catalog file (default: <published_dir>/catalog.duckdb)")
+
     d = sub.add_parser("docs", help="write the data dictionary (docs/data_dictionary.md) from the output contracts")
     d.add_argument("--out", type=Path, default=Path("docs/data_dictionary.md"))
     return p
@@ -76,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         return _export(args, settings)
     if args.command == "docs":
         return _docs(args)
+    if args.command == "sql":
+        return _sql(args, settings)
     return 2  # pragma: no cover - argparse enforces the choices
 
 
@@ -128,6 +134,17 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     print(f"exported {rows:,} customers of {args.by}={args.segment} to {path}")
     return 0
+
+
+def _sql(args: argparse.Namespace, settings: Settings) -> int:
+    from publishing.catalog import CATALOG_NAME, sql_shell
+
+    catalog = args.catalog or settings.published_dir / CATALOG_NAME
+    try:
+        return sql_shell(catalog, command=args.statement)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _docs(args: argparse.Namespace) -> int:

@@ -18,9 +18,10 @@ Paths in the views (config key ``catalog_paths``):
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TextIO
 
 import duckdb
 
@@ -157,3 +158,46 @@ def storage_version(catalog: Path) -> int:
     if header[8:12] != b"DUCK":
         raise PublishError(f"{catalog} is not a DuckDB database file")
     return int.from_bytes(header[12:20], "little")
+
+
+def sql_shell(
+    catalog: Path, *, command: str | None = None, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
+) -> int:
+    """A small SQL shell on ``catalog`` (read-only): run ``command``, or read statements ending in ``;``.
+
+    Needs only the ``duckdb`` Python module, so it works wherever the pipeline does. ``.tables`` lists
+    the views; an empty line or end of input quits. Returns 1 if a statement failed, else 0.
+    """
+    con = connect_catalog(catalog)
+    status = 0
+
+    def run(sql: str) -> None:
+        nonlocal status
+        if sql.strip() in (".tables", ".tables;"):
+            sql = "select view_name, comment from duckdb_views() where not internal order by 1"
+        try:
+            rel = con.sql(sql)
+            print(rel if rel is not None else "ok", file=stdout)
+        except duckdb.Error as exc:
+            status = 1
+            print(f"error: {exc}", file=stdout)
+
+    try:
+        if command is not None:
+            run(command)
+            return status
+        interactive = stdin.isatty()
+        buffer: list[str] = []
+        while True:
+            if interactive:
+                print("segments> " if not buffer else "     ...> ", end="", file=stdout, flush=True)
+            line = stdin.readline()
+            if not line or (not buffer and not line.strip()):
+                return status
+            buffer.append(line.rstrip("\n"))
+            text = "\n".join(buffer).strip()
+            if text.endswith(";") or text == ".tables":
+                run(text)
+                buffer = []
+    finally:
+        con.close()

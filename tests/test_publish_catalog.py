@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_contracts.contracts import Contract
+from publishing import catalog as pub_catalog
 from publishing import parquet as pub
 from tests.test_publish import QUALITY_YAML, SEGMENTS_YAML, _contract, quality, segs, temp_files
 
@@ -202,3 +203,22 @@ def test_history_and_current_are_read_by_pandas_polars_duckdb_and_pyarrow(tmp_pa
     assert pl.read_parquet(cur)["snapshot_date"].unique().to_list() == [date(2024, 2, 1)]
     assert pq.read_table(cur).num_rows == 4
     assert duckdb.sql("select count(*) from read_parquet($p)", params={"p": str(cur)}).fetchall() == [(4,)]
+
+
+def test_sql_shell_reads_statements_from_any_working_directory(tmp_path, contracts, monkeypatch):
+    import io
+
+    root = tmp_path / "published"
+    _publish_two_days(root, contracts)
+    catalog = pub.build_catalog(root, contracts)
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    code = pub_catalog.sql_shell(
+        catalog, stdin=io.StringIO("select count(*) as n\nfrom segs_history;\nselect nope;\n"), stdout=out
+    )
+    assert code == 1  # the second statement failed, the first printed its result
+    assert "│ 7 │" in out.getvalue().replace(" ", "").replace("│7│", "│ 7 │")
+    assert "error: Binder Error" in out.getvalue()
+    one = io.StringIO()
+    assert pub_catalog.sql_shell(catalog, command=".tables", stdout=one) == 0
+    assert "segs_history" in one.getvalue()
