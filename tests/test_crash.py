@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,6 +44,8 @@ PHASES = [
 ]
 # Columns that name the run or its wall-clock time: they differ between any two runs.
 RUN_COLUMNS = {"data_quality": ["run_id", "ingested_at"], "quarantine": ["run_id", "quarantined_at"]}
+# "in the future: after the ingest run time 2026-11-30 22:49:00 UTC": the reason names the run's time.
+RUN_TIME = re.compile(r"run time \d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?( UTC)?")
 
 
 def _cli(root: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -99,7 +102,8 @@ def published_content(root: Path) -> dict[str, object]:
         name = path.stem
         if name in RUN_COLUMNS:
             frame = pl.read_parquet(path).drop(RUN_COLUMNS[name])
-            out[f"current/{name}"] = sorted(map(str, frame.rows()))
+            rows = (RUN_TIME.sub("run time <run>", str(row)) for row in frame.rows())
+            out[f"current/{name}"] = sorted(rows)
         else:
             out[f"current/{name}"] = hashlib.sha256(path.read_bytes()).hexdigest()
     for path in sorted(pub.glob("*/snapshot_date=*/*.parquet")):
