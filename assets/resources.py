@@ -8,6 +8,8 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 
+from models.registry import Registry, builtin_registry
+from models.settings import load_segmentation_settings
 from segments.config import Settings, load_settings
 from segments.warehouse import connect
 
@@ -21,6 +23,10 @@ class SegmentsResource(dg.ConfigurableResource):
     def settings(self) -> Settings:
         """Validated settings; fails before any work with an error naming the bad key."""
         return load_settings(self.config_path or None)
+
+    def registry(self) -> Registry:
+        """The registry of segmentations under the config file's segmentation rules."""
+        return builtin_registry(load_segmentation_settings(self.settings().segmentation))
 
     @contextmanager
     def warehouse(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -214,7 +214,7 @@ def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, 
 def segment_summary_table(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
     as_of = _snapshot_date(context)
     with segments.warehouse() as con:
-        summary = segment_summary(con, as_of)
+        summary = segment_summary(con, as_of, segments.registry())
         replace_snapshot(con, "segment_summary", summary, as_of)
     return dg.MaterializeResult(
         metadata={
@@ -240,7 +240,7 @@ def segment_summary_table(context: dg.AssetExecutionContext, segments: SegmentsR
 def segment_migrations_table(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
     as_of = _snapshot_date(context)
     with segments.warehouse() as con:
-        moves = segment_migrations(con, as_of)
+        moves = segment_migrations(con, as_of, segments.registry(), previous_snapshot(con, as_of))
         replace_snapshot(con, "segment_migrations", moves, as_of)
     moved = moves.filter(pl.col("from_segment") != pl.col("to_segment"))
     return dg.MaterializeResult(

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import duckdb
 
-from assets.checks import validate_snapshot
 from data_contracts import quality as q
 from data_contracts.contracts import load_contract
-from data_contracts.suites import build_suite, validate
+from data_contracts.gx_runner import validate
+from data_contracts.suites import build_suite
+from data_contracts.table_checks import snapshot_contract_report as validate_snapshot
 from ingestion.loader import META_COLUMNS
 
 AS_OF = date(2026, 11, 21)

@@ -24,6 +24,7 @@ from features.customer_features import build_customer_features
 from features.segment_reports import segment_summary
 from ingestion.loader import ensure_schema
 from models.pipeline import segment_customers
+from models.registry import builtin_registry
 from models.settings import load_segmentation_settings
 from publishing.outputs import snapshot_tables
 from publishing.parquet import build_catalog, publish
@@ -142,7 +143,7 @@ def main() -> None:
             )
         ],
     )
-    summ = stage("segment_summary", lambda: segment_summary(con, AS_OF))
+    summ = stage("segment_summary", lambda: segment_summary(con, AS_OF, builtin_registry(load_segmentation_settings())))
     assert summ.height > 0, "segment_summary is empty"
     stage("write summary", lambda: replace_snapshot(con, "segment_summary", summ, AS_OF))
     tables = stage("collect outputs", lambda: snapshot_tables(con, AS_OF))

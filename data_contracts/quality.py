@@ -18,15 +18,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
-from data_contracts.suites import (
-    MAX_EXAMPLES,
-    ExpectationOutcome,
-    Severity,
-    ValidationReport,
-    jsonable,
-    quote_identifier,
-    run_expectations,
-)
+from data_contracts.gx_runner import quote_identifier, run_expectations
+from data_contracts.outcomes import MAX_EXAMPLES, ExpectationOutcome, Severity, ValidationReport, jsonable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -270,20 +263,27 @@ def unassigned_share_growth(
 def cut_point_drift(prev_cuts: Cuts | None, curr_cuts: Cuts, max_rel_change: float) -> ExpectationOutcome:
     """Cut points (quantile edges, grade cut-offs) that moved more than ``max_rel_change`` relatively.
 
-    ``cuts`` map a name to one value or a list of edges; an edge present on one side only, or a change
-    away from 0, counts as drift.
+    ``cuts`` map a name to one value or a list of edges; names ``metric:score`` group edges by metric. An
+    edge present on one side only counts as drift. The change is relative to the previous edge; an edge
+    that was 0 (e.g. recency 0 days) is measured against the largest edge of its metric instead, so
+    0 -> 1 day is a small move, not an infinite one.
     """
     if prev_cuts is None:
         return _first_snapshot("cut_point_drift", "expect_cut_point_change_to_be_at_most", ())
     prev, curr = _flatten(prev_cuts), _flatten(curr_cuts)
     names = sorted(set(prev) | set(curr))
+    scale: dict[str, float] = {}
+    for name, value in (*prev.items(), *curr.items()):
+        metric = _metric(name)
+        scale[metric] = max(scale.get(metric, 0.0), abs(value))
     drifting: list[tuple[float, str, str]] = []
     for name in names:
         before, after = prev.get(name), curr.get(name)
         if before is None or after is None:
             drifting.append((math.inf, name, f"{name}: {before} -> {after}"))
             continue
-        rel = abs(after - before) / abs(before) if before else (0.0 if after == before else math.inf)
+        base = abs(before) or scale[_metric(name)]
+        rel = abs(after - before) / base if base else 0.0
         if rel > max_rel_change:
             drifting.append((rel, name, f"{name}: {before:g} -> {after:g} ({rel:+.1%})"))
     drifting.sort(key=lambda item: (-item[0], item[1]))
@@ -372,6 +372,11 @@ def _shares(summary: Shares, key: str, share_column: str) -> dict[str, float]:
             raise KeyError(f"segment summary lacks column(s) {missing}; it has {summary.columns}")
         return {str(k): float(v) for k, v in zip(summary[key].to_list(), summary[share_column].to_list(), strict=True)}
     return {str(k): float(v) for k, v in summary.items()}
+
+
+def _metric(name: str) -> str:
+    """``recency:2`` and ``recency[1]`` -> ``recency``."""
+    return name.split(":", 1)[0].split("[", 1)[0]
 
 
 def _flatten(cuts: Cuts) -> dict[str, float]:

@@ -19,13 +19,9 @@ import pytest
 
 from data_contracts import quality
 from data_contracts.contracts import Contract, ContractError, load_contract
-from data_contracts.suites import (
-    ExpectationOutcome,
-    ValidationReport,
-    build_suite,
-    severity_of,
-    validate,
-)
+from data_contracts.gx_runner import validate
+from data_contracts.outcomes import ExpectationOutcome, ValidationReport, severity_of
+from data_contracts.suites import build_suite
 
 RUN = datetime(2025, 6, 1, 2, 0)
 ACCEPTED = {"currencies": ["CNY", "HKD"]}
@@ -566,14 +562,24 @@ def test_unassigned_share_growth_warns() -> None:
 
 
 def test_cut_point_drift_warns_on_relative_moves_and_changed_edges() -> None:
-    prev = {"recency": [30, 90, 180], "monetary": [100.0, 500.0], "zero": 0.0}
-    curr = {"recency": [30, 99, 180, 365], "monetary": [100.0, 505.0], "zero": 1.0}
+    prev = {"recency": [0, 30, 90, 180], "monetary": [100.0, 500.0], "zero": 0.0}
+    curr = {"recency": [1, 30, 99, 180, 365], "monetary": [100.0, 505.0], "zero": 1.0}
 
     found = quality.cut_point_drift(prev, curr, 0.05)
 
-    assert (found.severity, found.unexpected_count, found.element_count) == ("warn", 3, 7)
-    assert found.examples == ("recency[3]: None -> 365.0", "zero: 0 -> 1 (+inf%)", "recency[1]: 90 -> 99 (+10.0%)")
+    # recency[0] 0 -> 1 is measured against recency's largest edge (365): 0.3 %, no drift. An edge that is 0
+    # in a metric whose edges are all 0 or 1 ("zero") moves by its whole scale: 100 %.
+    assert (found.severity, found.unexpected_count, found.element_count) == ("warn", 3, 8)
+    assert found.examples == ("recency[4]: None -> 365.0", "zero: 0 -> 1 (+100.0%)", "recency[2]: 90 -> 99 (+10.0%)")
     assert quality.cut_point_drift(prev, prev, 0.0).success
+
+
+def test_cut_point_drift_from_zero_is_relative_to_the_metric_scale_not_infinite() -> None:
+    prev = {"recency:5": 0.0, "recency:1": 200.0}
+    curr = {"recency:5": 2.0, "recency:1": 200.0}
+    found = quality.cut_point_drift(prev, curr, 0.05)
+    assert found.success, found.examples  # 2 / 200 = 1 %
+    assert not quality.cut_point_drift(prev, curr, 0.005).success
 
 
 def test_min_buyers_warns_below_the_minimum() -> None:

@@ -12,26 +12,18 @@ curr as (
 pairs as (
     select
         coalesce(c.customer_id, p.customer_id) as customer_id,
-        p.rfm_segment as p_rfm, c.rfm_segment as c_rfm,
-        p.lifecycle_stage as p_stage, c.lifecycle_stage as c_stage,
-        p.value_tier as p_tier, c.value_tier as c_tier,
-        p.overall_grade as p_grade, c.overall_grade as c_grade,
-        cast(p.cluster_id as varchar) as p_cluster, cast(c.cluster_id as varchar) as c_cluster,
-        p.customer_id is null as is_new, c.customer_id is null as is_gone
+        -- p."<column>" as "p_<name>", c."<column>" as "c_<name>" per tracked segmentation (as varchar)
+        /*PAIR_COLUMNS*/
+        p.customer_id is null as is_new,
+        c.customer_id is null as is_gone
     from prev p
     full outer join curr c on p.customer_id = c.customer_id
 ),
 
 long as (
-    select 'rfm_segment' as segmentation, p_rfm as from_value, c_rfm as to_value, is_new, is_gone from pairs
-    union all
-    select 'lifecycle_stage', p_stage, c_stage, is_new, is_gone from pairs
-    union all
-    select 'value_tier', p_tier, c_tier, is_new, is_gone from pairs
-    union all
-    select 'overall_grade', p_grade, c_grade, is_new, is_gone from pairs
-    union all
-    select 'cluster', p_cluster, c_cluster, is_new, is_gone from pairs
+    -- One branch per segmentation tracked in migrations (models/registry.py), generated from validated
+    -- identifiers: select '<name>', "p_<name>", "c_<name>", is_new, is_gone from pairs
+    /*SEGMENTATIONS*/
 ),
 
 labelled as (

@@ -1,28 +1,14 @@
 -- segment_summary: one row per (snapshot_date, segmentation, segment) for snapshot $as_of.
--- Every segmentation column of customer_segments is summarised the same way; customers without a
+-- Every summarized segmentation of the registry is summarised the same way; customers without a
 -- value (e.g. non-buyers for RFM segments) are counted as 'unassigned' so shares sum to 1.
 with base as (
     select * from customer_segments where snapshot_date = $as_of
 ),
 
 long as (
-    select 'rfm_segment' as segmentation, rfm_segment as segment, monetary, frequency, recency_days from base
-    union all
-    select 'value_class', value_class, monetary, frequency, recency_days from base
-    union all
-    select 'monetary_grade', monetary_grade, monetary, frequency, recency_days from base
-    union all
-    select 'frequency_grade', frequency_grade, monetary, frequency, recency_days from base
-    union all
-    select 'engagement_grade', engagement_grade, monetary, frequency, recency_days from base
-    union all
-    select 'overall_grade', overall_grade, monetary, frequency, recency_days from base
-    union all
-    select 'lifecycle_stage', lifecycle_stage, monetary, frequency, recency_days from base
-    union all
-    select 'value_tier', value_tier, monetary, frequency, recency_days from base
-    union all
-    select 'cluster', cast(cluster_id as varchar), monetary, frequency, recency_days from base
+    -- One branch per summarized segmentation of the registry (models/registry.py), generated from
+    -- validated identifiers: select '<name>', cast("<column>" as varchar), monetary, ... from base
+    /*SEGMENTATIONS*/
 ),
 
 grouped as (

@@ -1,0 +1,314 @@
+"""Every quality check of the pipeline as a plain function: warehouse in, named findings out.
+
+The Dagster checks in ``assets/checks.py`` only call these and translate the findings into
+``AssetCheckResult``s (STYLE.md: thin checks). Queries bind their values as parameters; identifiers come
+from the contracts and the registry of segmentations; thresholds come in as arguments from the config.
+
+* ``input_findings``: a source's contract suite on the rows one run loaded, plus row counts.
+* ``snapshot_contract_report``: one snapshot of an output table against its output contract.
+* ``customer_segments_findings``: grain, customers in = out, scores, grades, buyers segmented, clusters.
+* ``segment_summary_findings``: shares sum to 1; share drift of every registered segmentation; growth of
+  the share of *buyers* a segmentation leaves unassigned.
+* ``cut_point_findings``: RFM cut points drifting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+
+from data_contracts import quality as q
+from data_contracts.contracts import Contract, load_contract, load_output_contract
+from data_contracts.outcomes import ExpectationOutcome, ValidationReport
+from models.registry import Registry
+from segments.warehouse import read_snapshot, table_exists
+
+# One Dagster check per property family; each family gathers the GX expectations of that kind.
+FAMILIES: dict[str, str] = {
+    "schema": "columns present with the contract's storage types",
+    "not_null": "required and key columns are never null",
+    "ranges": "values within the contract's min/max",
+    "accepted_values": "values in the contract's accepted sets",
+    "keys_unique": "the primary key is unique (one row per key)",
+    "not_in_future": "no timestamp after the run that loaded it",
+}
+INPUT_FAMILIES = ("schema", "not_null", "ranges", "accepted_values", "keys_unique", "not_in_future")
+OUTPUT_FAMILIES = ("schema", "not_null", "ranges", "accepted_values", "keys_unique")
+# Output tables with a per-snapshot contract check.
+CONTRACT_CHECKED_OUTPUTS = ("customer_segments", "segment_summary", "segment_migrations", "rfm_cut_points")
+LINEAGE = ("_file", "_line", "_run_id")
+
+SEGMENT_CHECKS: dict[str, str] = {
+    "one_row_per_customer": "exactly one row per customer in the snapshot",
+    "customers_out_equal_in": "every customer of customer_features is segmented, and no other",
+    "scores_in_range": "R, F and M scores are within 1-5",
+    "grades_valid": "grades are A, B or C (or null where the customer has no basis)",
+    "buyers_have_segment_and_stage": "every buyer has an RFM segment and a lifecycle stage",
+    "cluster_ids_valid": "every cluster id is one of this snapshot's clusters, ids within k",
+}
+_SEGMENT_COLUMNS = (
+    "customer_id",
+    "is_buyer",
+    "r_score",
+    "f_score",
+    "m_score",
+    "monetary_grade",
+    "frequency_grade",
+    "engagement_grade",
+    "overall_grade",
+    "rfm_segment",
+    "lifecycle_stage",
+    "cluster_id",
+)
+_RUN_ID = re.compile(r"^[0-9a-f-]{1,64}$")
+UNASSIGNED = "unassigned"
+
+
+def family_of(check: str) -> str:
+    """Family of a suite check name such as ``amount.between`` or ``primary_key.unique``."""
+    if check == "columns" or check.endswith(".type"):
+        return "schema"
+    if check.endswith(".not_null") or check == "require_any":
+        return "not_null"
+    if check.endswith(".not_after_run"):
+        return "not_in_future"
+    if check.endswith(".between"):
+        return "ranges"
+    if check.endswith(".in_set"):
+        return "accepted_values"
+    if check.endswith(".unique"):
+        return "keys_unique"
+    if check == "has_rows":  # emptiness is its own check (not_empty) where it matters
+        return "has_rows"
+    return "schema"
+
+
+def by_family(report: ValidationReport, families: Sequence[str]) -> dict[str, list[ExpectationOutcome]]:
+    """The report's outcomes grouped by family, one (possibly empty) list per family asked for."""
+    grouped: dict[str, list[ExpectationOutcome]] = defaultdict(list)
+    for outcome in report.results:
+        grouped[family_of(outcome.check)].append(outcome)
+    return {fam: grouped.get(fam, []) for fam in families}
+
+
+def validate_view(con: duckdb.DuckDBPyConnection, view: str, select_sql: str, suite: Any) -> ValidationReport:
+    """Validate the rows of ``select_sql`` through a temporary plain view.
+
+    A plain view, not a temp one: the validator reads through cursors, which do not see temp objects.
+    ``select_sql`` holds only identifiers from contracts and literals formatted from typed values.
+    """
+    from data_contracts.gx_runner import validate
+
+    con.execute(f'create or replace view "{view}" as {select_sql}')
+    try:
+        return validate(con, view, suite)
+    finally:
+        con.execute(f'drop view if exists "{view}"')
+
+
+def accepted_from_settings(contract: Contract, settings: Any) -> dict[str, list[str]]:
+    """Setting name -> values, for contract columns whose accepted values come from the config."""
+    return {
+        c.accepted_values_from: list(getattr(settings, c.accepted_values_from))
+        for c in contract.columns
+        if c.accepted_values_from
+    }
+
+
+@dataclass(frozen=True)
+class InputFindings:
+    """A source's contract suite on one run's rows, and the counts the soft checks need."""
+
+    report: ValidationReport
+    table_rows: int
+    rows_read: int
+    rows_quarantined: int
+
+    @property
+    def quarantine_share(self) -> float:
+        """Share of the run's rows sent to quarantine."""
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+
+def input_findings(
+    con: duckdb.DuckDBPyConnection, source: str, run_id: str, accepted: Mapping[str, Sequence[str]], run_ts: datetime
+) -> InputFindings:
+    """Validate the rows run ``run_id`` loaded into ``source`` (earlier rows passed when they were loaded)."""
+    from data_contracts.suites import build_suite
+
+    if not _RUN_ID.match(run_id):
+        raise ValueError(f"unexpected run id {run_id!r}")
+    contract = load_contract(source)
+    view = f"_check_{source}"
+    suite = build_suite(contract, accepted=accepted, max_ts=run_ts, table_name=view, lineage_columns=list(LINEAGE))
+    # run_id matched the pattern above: a literal is safe and keeps the view self-contained.
+    report = validate_view(con, view, f"select * from \"{source}\" where _run_id = '{run_id}'", suite)
+    total = con.execute(f'select count(*) from "{source}"').fetchall()[0][0]
+    read, quarantined = con.execute(
+        "select coalesce(sum(rows_read), 0), coalesce(sum(rows_quarantined), 0) from ingest_log "
+        "where source = $s and run_id = $r",
+        {"s": source, "r": run_id},
+    ).fetchall()[0]
+    return InputFindings(report, int(total), int(read), int(quarantined))
+
+
+def snapshot_contract_report(con: duckdb.DuckDBPyConnection, name: str, as_of: date) -> ValidationReport:
+    """Validate one snapshot of output table ``name`` against its output contract's suite."""
+    from data_contracts.suites import build_suite
+
+    contract = load_output_contract(name)
+    view = f"_check_{name}"
+    cols = ", ".join(f'"{c}"' for c in contract.column_names)
+    # The date literal comes from a ``date`` object, never from user text.
+    sql = f"select {cols} from \"{name}\" where snapshot_date = date '{as_of.isoformat()}'"
+    return validate_view(con, view, sql, build_suite(contract, table_name=view, lineage_columns=()))
+
+
+def previous_date(con: duckdb.DuckDBPyConnection, table: str, as_of: date) -> date | None:
+    """The latest snapshot of ``table`` strictly before ``as_of``."""
+    if not table_exists(con, table):
+        return None
+    return con.execute(f'select max(snapshot_date) from "{table}" where snapshot_date < $d', {"d": as_of}).fetchall()[
+        0
+    ][0]
+
+
+def customer_segments_findings(
+    con: duckdb.DuckDBPyConnection, as_of: date, min_buyers: int
+) -> dict[str, list[ExpectationOutcome]]:
+    """Blocking checks of ``SEGMENT_CHECKS`` plus the ``enough_buyers`` soft signal, by check name."""
+    frame = con.sql(
+        f"select {', '.join(_SEGMENT_COLUMNS)} from customer_segments where snapshot_date = $d", params={"d": as_of}
+    ).pl()
+    customers_in = con.execute(
+        "select count(*) from customer_features where snapshot_date = $d", {"d": as_of}
+    ).fetchall()[0][0]
+    profile_ids = {
+        r[0]
+        for r in con.execute(
+            "select cluster_id from cluster_profiles where snapshot_date = $d", {"d": as_of}
+        ).fetchall()
+    }
+    unknown = sorted(set(frame["cluster_id"].drop_nulls().to_list()) - profile_ids)
+    cluster = [q.cluster_ids_in_range(frame, max(profile_ids, default=0) + 1)]
+    if unknown:
+        cluster.append(
+            ExpectationOutcome(
+                expectation_type="expect_column_values_to_be_in_set",
+                columns=("cluster_id",),
+                success=False,
+                severity="blocking",
+                unexpected_count=len(unknown),
+                examples=tuple(unknown[:5]),
+                check="cluster_ids_in_profiles",
+            )
+        )
+    return {
+        "one_row_per_customer": [q.one_row_per_customer(frame)],
+        "customers_out_equal_in": [q.customers_out_equal_in(frame, int(customers_in))],
+        "scores_in_range": [q.scores_in_range(frame)],
+        "grades_valid": [q.grades_in_set(frame)],
+        "buyers_have_segment_and_stage": [q.buyers_have(frame)],
+        "cluster_ids_valid": cluster,
+        "enough_buyers": [q.min_buyers(int(frame["is_buyer"].sum()), min_buyers)],
+    }
+
+
+def unassigned_buyer_shares(con: duckdb.DuckDBPyConnection, as_of: date, registry: Registry) -> dict[str, float]:
+    """Per drift-watched segmentation: the share of buyers it leaves without a value (null) at ``as_of``."""
+    segs = registry.where("drift")
+    if not segs:
+        return {}
+    cols = ", ".join(f'count(*) filter (where "{s.column}" is null) as "{s.name}"' for s in segs)
+    row = con.execute(
+        f"select count(*), {cols} from customer_segments where snapshot_date = $d and is_buyer", {"d": as_of}
+    ).fetchall()[0]
+    buyers = row[0]
+    return {s.name: (n / buyers if buyers else 0.0) for s, n in zip(segs, row[1:], strict=True)}
+
+
+def segment_summary_findings(
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    registry: Registry,
+    *,
+    max_share_change: float,
+    max_unassigned_increase: float,
+) -> dict[str, list[ExpectationOutcome]]:
+    """``shares_sum_to_one`` (blocking), ``segment_share_drift`` and ``unassigned_share_growth`` (warn).
+
+    Drift is checked for every segmentation the registry marks ``drift``; each outcome's examples name
+    the segmentation, the segment and how far its share moved. Unassigned growth measures buyers left
+    without a value (prospects are expected to have no RFM segment and are not counted).
+    """
+    curr = read_snapshot(con, "segment_summary", as_of)
+    prev_date = previous_date(con, "segment_summary", as_of)
+    prev = read_snapshot(con, "segment_summary", prev_date) if prev_date else None
+    sums = [q.shares_sum_to_one(part) for _, part in curr.group_by("segmentation", maintain_order=True)] or [
+        ExpectationOutcome(
+            expectation_type="expect_table_row_count_to_be_between",
+            columns=(),
+            success=False,
+            severity="blocking",
+            check="summary_not_empty",
+        )
+    ]
+    drift: list[ExpectationOutcome] = []
+    for seg in registry.where("drift"):
+
+        def part(frame: Any, name: str = seg.name) -> Any:
+            return None if frame is None else frame.filter(frame["segmentation"] == name).rename({"segment": name})
+
+        outcome = q.share_drift(part(prev), part(curr), max_share_change, key=seg.name)
+        drift.append(_named(outcome, seg.name))
+    now = unassigned_buyer_shares(con, as_of, registry)
+    before = unassigned_buyer_shares(con, prev_date, registry) if prev_date else None
+    growth = [
+        _named(
+            q.unassigned_share_growth(
+                None if before is None else {UNASSIGNED: before[name]},
+                {UNASSIGNED: share},
+                label=UNASSIGNED,
+                max_increase=max_unassigned_increase,
+                key=name,
+            ),
+            name,
+        )
+        for name, share in now.items()
+    ]
+    return {"shares_sum_to_one": sums, "segment_share_drift": drift, "unassigned_share_growth": growth}
+
+
+def _named(outcome: ExpectationOutcome, segmentation: str) -> ExpectationOutcome:
+    """The outcome with its check and examples prefixed by the segmentation they are about."""
+    from dataclasses import replace
+
+    return replace(
+        outcome,
+        check=f"{segmentation}.{outcome.check}",
+        examples=tuple(f"{segmentation} · {e}" for e in outcome.examples),
+    )
+
+
+def cut_points(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, float]:
+    """``metric:score`` -> lower edge of the score at ``as_of``."""
+    rows = con.execute(
+        "select metric, score, min_value from rfm_cut_points where snapshot_date = $d "
+        "and min_value is not null order by metric, score",
+        {"d": as_of},
+    ).fetchall()
+    return {f"{m}:{s}": float(v) for m, s, v in rows}
+
+
+def cut_point_findings(con: duckdb.DuckDBPyConnection, as_of: date, max_rel_change: float) -> ExpectationOutcome:
+    """RFM cut points that moved more than ``max_rel_change`` since the previous snapshot (warn)."""
+    prev_date = previous_date(con, "rfm_cut_points", as_of)
+    curr = cut_points(con, as_of)
+    prev = cut_points(con, prev_date) if prev_date else None
+    return q.cut_point_drift(prev, curr, max_rel_change)

@@ -1,0 +1,145 @@
+"""Each check function of ``data_contracts.table_checks`` called directly on a clean and a planted-defect warehouse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from data_contracts import table_checks as tc
+from features.segment_reports import segment_summary
+from models.registry import builtin_registry
+from models.settings import load_segmentation_settings
+from segments.warehouse import replace_snapshot
+
+D0, D1 = date(2026, 11, 14), date(2026, 11, 21)
+REGISTRY = builtin_registry(load_segmentation_settings())
+
+
+def _segments(as_of: date, rows: list[tuple[str, bool, str | None, str, str | None]]) -> pl.DataFrame:
+    """Customers (id, is_buyer, rfm_segment, lifecycle_stage, value_tier) with valid scores and grades."""
+    n = len(rows)
+    return pl.DataFrame(
+        {
+            "snapshot_date": [as_of] * n,
+            "customer_id": [r[0] for r in rows],
+            "is_buyer": [r[1] for r in rows],
+            "r_score": [3 if r[1] else None for r in rows],
+            "f_score": [3 if r[1] else None for r in rows],
+            "m_score": [3 if r[1] else None for r in rows],
+            "monetary_grade": ["A" if r[1] else None for r in rows],
+            "frequency_grade": ["B" if r[1] else None for r in rows],
+            "engagement_grade": ["C"] * n,
+            "overall_grade": ["B" if r[1] else None for r in rows],
+            "rfm_segment": [r[2] for r in rows],
+            "value_class": ["important_value" if r[1] else None for r in rows],
+            "lifecycle_stage": [r[3] for r in rows],
+            "value_tier": [r[4] for r in rows],
+            "cluster_id": [0 if r[1] else None for r in rows],
+            "monetary": [100.0 if r[1] else 0.0 for r in rows],
+            "frequency": [2 if r[1] else 0 for r in rows],
+            "recency_days": [10 if r[1] else None for r in rows],
+        },
+        schema_overrides={"cluster_id": pl.Int64, "r_score": pl.Int64, "f_score": pl.Int64, "m_score": pl.Int64},
+    )
+
+
+CLEAN = [
+    ("c1", True, "champions", "active", "high_value"),
+    ("c2", True, "loyal", "active", "general"),
+    ("c3", True, "at_risk", "at_risk", "general"),
+    ("c4", False, None, "prospect", "low_value"),
+]
+
+
+def _load(con: duckdb.DuckDBPyConnection, as_of: date, rows: list, *, features: int | None = None) -> None:
+    frame = _segments(as_of, rows)
+    replace_snapshot(con, "customer_segments", frame, as_of)
+    ids = frame["customer_id"].unique().to_list()
+    n = len(ids) if features is None else features
+    replace_snapshot(
+        con,
+        "customer_features",
+        pl.DataFrame({"snapshot_date": [as_of] * n, "customer_id": [f"f{i}" for i in range(n)]}),
+        as_of,
+    )
+    replace_snapshot(con, "cluster_profiles", pl.DataFrame({"snapshot_date": [as_of], "cluster_id": [0]}), as_of)
+    replace_snapshot(con, "segment_summary", segment_summary(con, as_of, REGISTRY), as_of)
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect(str(tmp_path / "w.duckdb"))
+    yield connection
+    connection.close()
+
+
+def test_customer_segments_checks_pass_on_a_clean_snapshot(con: duckdb.DuckDBPyConnection) -> None:
+    _load(con, D1, CLEAN)
+    found = tc.customer_segments_findings(con, D1, min_buyers=3)
+    assert {name: all(o.success for o in outs) for name, outs in found.items()} == dict.fromkeys(found, True)
+
+
+def test_customer_segments_checks_catch_planted_defects(con: duckdb.DuckDBPyConnection) -> None:
+    # c2 twice (grain), a buyer without a segment, and one more customer in the features than segmented.
+    _load(
+        con, D1, [*CLEAN, ("c2", True, "loyal", "active", "general"), ("c5", True, None, "new", "general")], features=7
+    )
+    found = tc.customer_segments_findings(con, D1, min_buyers=10)
+    failed = sorted(name for name, outs in found.items() if not all(o.success for o in outs))
+    assert failed == [
+        "buyers_have_segment_and_stage",
+        "customers_out_equal_in",
+        "enough_buyers",
+        "one_row_per_customer",
+    ]
+    assert found["enough_buyers"][0].severity == "warn"
+
+
+def test_share_drift_is_checked_for_every_registered_segmentation(con: duckdb.DuckDBPyConnection) -> None:
+    _load(con, D0, CLEAN)
+    # Same RFM segments; value tier: every buyer moves from general to high_value (share 0.25 -> 0.75).
+    moved = [(c, b, s, st, "high_value" if b else t) for c, b, s, st, t in CLEAN]
+    _load(con, D1, moved)
+    found = tc.segment_summary_findings(con, D1, REGISTRY, max_share_change=0.10, max_unassigned_increase=0.05)
+    drifting = [o for o in found["segment_share_drift"] if not o.success]
+    assert [o.check for o in drifting] == ["value_tier.segment_share_drift"]
+    assert drifting[0].examples == (
+        "value_tier · general: 0.5000 -> 0.0000 (-0.5000)",
+        "value_tier · high_value: 0.2500 -> 0.7500 (+0.5000)",
+    )
+    assert [o.check.split(".")[0] for o in found["segment_share_drift"]] == [s.name for s in REGISTRY.where("drift")]
+    assert all(o.success for o in found["shares_sum_to_one"])
+
+
+def test_unassigned_growth_counts_buyers_without_a_value_not_prospects(con: duckdb.DuckDBPyConnection) -> None:
+    _load(con, D0, CLEAN)
+    # Ten more prospects (no RFM segment by definition) must not count; one buyer losing its segment must.
+    prospects = [(f"p{i}", False, None, "prospect", "low_value") for i in range(10)]
+    _load(con, D1, [*CLEAN, *prospects])
+    found = tc.segment_summary_findings(con, D1, REGISTRY, max_share_change=1.0, max_unassigned_increase=0.05)
+    assert all(o.success for o in found["unassigned_share_growth"])
+
+    lost = [("c1", True, None, "active", "high_value"), *CLEAN[1:]]
+    _load(con, D1, lost)
+    found = tc.segment_summary_findings(con, D1, REGISTRY, max_share_change=1.0, max_unassigned_increase=0.05)
+    failed = [o for o in found["unassigned_share_growth"] if not o.success]
+    assert [o.check for o in failed] == ["rfm_segment.unassigned_share_growth"]
+    assert failed[0].examples == ("rfm_segment · unassigned: 0.0000 -> 0.3333 (+0.3333)",)
+
+
+def test_cut_point_findings_compare_with_the_previous_snapshot(con: duckdb.DuckDBPyConnection) -> None:
+    for as_of, edge in ((D0, 100.0), (D1, 180.0)):
+        replace_snapshot(
+            con,
+            "rfm_cut_points",
+            pl.DataFrame({"snapshot_date": [as_of], "metric": ["monetary"], "score": [2], "min_value": [edge]}),
+            as_of,
+        )
+    assert tc.cut_point_findings(con, D0, 0.5).success  # first snapshot
+    found = tc.cut_point_findings(con, D1, 0.5)
+    assert (found.success, found.examples) == (False, ("monetary:2: 100 -> 180 (+80.0%)",))
