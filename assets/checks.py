@@ -202,4 +202,21 @@ def cut_point_drift_check(context: dg.AssetCheckExecutionContext, segments: Segm
     return _result("rfm_cut_points", "cut_point_drift", [found], blocking=False)
 
 
-output_checks = [customer_segments_output_checks, segment_summary_output_checks, cut_point_drift_check]
+@dg.asset_check(
+    asset="customer_features",
+    name="data_freshness",
+    description="the newest order is at most quality.max_data_age_days before the snapshot date (warn)",
+)
+def data_freshness_check(context: dg.AssetCheckExecutionContext, segments: SegmentsResource) -> dg.AssetCheckResult:
+    limit = segments.settings().quality.max_data_age_days
+    with segments.warehouse() as con:
+        found = tc.freshness_findings(con, date.fromisoformat(context.partition_key), limit)
+    return _result("customer_features", "data_freshness", [found], blocking=False)
+
+
+output_checks = [
+    customer_segments_output_checks,
+    segment_summary_output_checks,
+    cut_point_drift_check,
+    data_freshness_check,
+]

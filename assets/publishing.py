@@ -3,19 +3,17 @@
 from datetime import date
 
 import dagster as dg
-import polars as pl
 
 from assets.common import OWNERS, column_schema, markdown_table
-from assets.partitions import snapshot_partitions
 from assets.resources import SegmentsResource
 from data_contracts.contracts import SNAPSHOT_OUTPUTS, load_output_contract, output_contracts
+from features.customer_features import feature_params
 from publishing.outputs import run_tables, snapshot_tables
 from publishing.parquet import build_catalog, publish, published_snapshots, write_text_atomic
-from publishing.report import render_report
+from publishing.report import build_report_data, render_report
 
 
 @dg.asset(
-    partitions_def=snapshot_partitions,
     deps=list(SNAPSHOT_OUTPUTS),
     group_name="publish",
     kinds={"parquet", "duckdb"},
@@ -32,9 +30,10 @@ from publishing.report import render_report
 def published_tables(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
     as_of = date.fromisoformat(context.partition_key)
     settings = segments.settings()
-    contracts = output_contracts()
     with segments.warehouse() as con:
-        tables = {**snapshot_tables(con, as_of), **run_tables(con)}
+        windows = feature_params(con, as_of).window_names()
+        tables = {**snapshot_tables(con, as_of, windows=windows), **run_tables(con)}
+    contracts = output_contracts(windows)
     report = publish(settings.published_dir, tables, snapshot_date=as_of, contracts=contracts, history=SNAPSHOT_OUTPUTS)
     catalog = build_catalog(settings.published_dir, contracts, paths=settings.catalog_paths)
     current_updated = report.tables["customer_segments"].current_path is not None
@@ -59,34 +58,55 @@ def report_is_current(published_dir, as_of: date) -> bool:
     return as_of >= max(published_snapshots(published_dir, "customer_segments"), default=as_of)
 
 
+def failed_warn_checks(context: dg.AssetExecutionContext, max_examples: int = 3) -> list[str]:
+    """Failed WARN checks evaluated so far in this run: "asset / check: description; examples" lines."""
+    records = context.instance.get_records_for_run(
+        run_id=context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    out = []
+    for record in records:
+        ev = record.event_log_entry.dagster_event.event_specific_data  # AssetCheckEvaluation
+        if ev.passed or ev.severity != dg.AssetCheckSeverity.WARN:
+            continue
+        examples = ev.metadata.get("examples")
+        shown = list(examples.value)[:max_examples] if examples is not None and examples.value else []
+        details = [ev.description or ""] + [
+            ", ".join(f"{k} {v}" for k, v in e.items()) if isinstance(e, dict) else str(e) for e in shown
+        ]
+        detail = "; ".join(d for d in details if d)
+        out.append(f"{ev.asset_key.to_user_string()} / {ev.check_name}" + (f": {detail}" if detail else ""))
+    return sorted(out)
+
+
 @dg.asset(
-    partitions_def=snapshot_partitions,
     deps=["published_tables"],
     group_name="publish",
     kinds={"html"},
     owners=OWNERS,
-    description="One HTML page per snapshot date: segment sizes, grade and stage distributions, revenue and "
-    "the largest migrations, as inline SVG charts (reports/segment_report_<D>.html and current/).",
+    description="One self-contained HTML page per snapshot date for marketers (reports/segment_report_<D>.html "
+    "and current/): totals, segment sizes with display names, revenue and averages, trends across snapshots, "
+    "migration matrices, cluster profiles in plain words, data quality and warnings; language from the config.",
 )
 def segment_report(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
     as_of = date.fromisoformat(context.partition_key)
     settings = segments.settings()
     with segments.warehouse() as con:
-        tables = snapshot_tables(con, as_of, names=("segment_summary", "segment_migrations", "cluster_profiles"))
-    summary = pl.from_arrow(tables["segment_summary"])
-    moves = pl.from_arrow(tables["segment_migrations"])
-    profiles = pl.from_arrow(tables["cluster_profiles"])
-    names = {str(r["cluster_id"]): r["cluster_name"] for r in profiles.unique("cluster_id").iter_rows(named=True)}
-    page = render_report(as_of, summary, moves, warnings=[], cluster_names=names)
+        data = build_report_data(con, as_of, segments.registry(), settings, warnings=failed_warn_checks(context))
+    page = render_report(data, settings.language)
     path = settings.published_dir / "reports" / f"segment_report_{as_of.isoformat()}.html"
     write_text_atomic(path, page)
     if report_is_current(settings.published_dir, as_of):
         write_text_atomic(settings.published_dir / "current" / "segment_report.html", page)
-    rfm = summary.filter(pl.col("segmentation") == "rfm_segment").sort("customers", descending=True)
+    rfm = next((s["rows"] for s in data["segmentations"] if s["name"] == "rfm_segment"), [])
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
-            "rfm_segment_sizes": markdown_table(rfm.to_dicts(), ["segment", "customers", "share", "revenue"]),
+            "language": settings.language,
+            "customers": data["totals"]["customers"],
+            "warnings": len(data["warnings"]),
+            "rfm_segment_sizes": markdown_table(
+                rfm, ["key", f"name_{settings.language}", "customers", "share", "revenue"]
+            ),
         }
     )
 

@@ -8,8 +8,7 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 
-from models.registry import Registry, builtin_registry
-from models.settings import load_segmentation_settings
+from models.registry import Registry, config_registry
 from segments.config import Settings, load_settings
 from segments.warehouse import connect
 
@@ -26,7 +25,7 @@ class SegmentsResource(dg.ConfigurableResource):
 
     def registry(self) -> Registry:
         """The registry of segmentations under the config file's segmentation rules."""
-        return builtin_registry(load_segmentation_settings(self.settings().segmentation))
+        return config_registry(self.settings().segmentation)
 
     @contextmanager
     def warehouse(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -1,57 +1,85 @@
-"""Per-customer snapshot assets, partitioned by snapshot date D: features, segments, summaries, migrations."""
+"""Per-customer snapshot assets (daily partitions = snapshot date D): features, segments, summaries, migrations.
+
+Each body loads through the ``segments`` resource, calls one stage of ``features``/``models`` with D
+explicit, and turns the result into metadata. The partitions are attached when the definitions are
+built from the config (``pipelines.definitions``), so the config is read once.
+"""
 
 from datetime import date
+from enum import Enum
 from typing import Any
 
 import dagster as dg
 import polars as pl
 import yaml
+from pydantic import Field
 
 from assets.common import OWNERS, column_schema, markdown_table
-from assets.partitions import snapshot_partitions
 from assets.resources import SegmentsResource
 from data_contracts.contracts import INPUT_SOURCES, load_output_contract
-from features.customer_features import FeatureParams, anonymous_browsing_counts, build_customer_features
-from features.segment_reports import previous_snapshot, segment_migrations, segment_summary
-from models.pipeline import segment_customers
-from models.settings import deep_merge, load_segmentation_settings
-from segments.warehouse import read_snapshot, replace_snapshot
+from features.customer_features import anonymous_browsing_counts, build_customer_features
+from models.settings import SegmentationSettingsError, deep_merge, load_segmentation_settings
+from models.stages import migrations_stage, segmentation_stage, summary_stage
 
 INGESTION = [dg.AssetKey(s) for s in INPUT_SOURCES]
 
 
-def _schema(name: str) -> dict[str, object]:
-    """Column descriptions from the output contract, shown in the Dagster UI."""
-    return {"dagster/column_schema": column_schema(load_output_contract(name))}
+def _meta(name: str) -> dict[str, object]:
+    """Table name and column descriptions from the output contract, shown in the Dagster UI."""
+    return {
+        "dagster/table_name": f"warehouse.main.{name}",
+        "dagster/column_schema": column_schema(load_output_contract(name)),
+    }
 
 
 class FeatureConfig(dg.Config):
-    """Launchpad knobs for feature windows (0 / empty = the config file's value or the default)."""
+    """Launchpad knobs for feature windows; unset fields keep ``features:`` of segments.yaml."""
 
-    lookback_days: int = 0
-    short_window_days: int = 30
-    long_window_days: int = 90
+    lookback_days: int | None = Field(
+        default=None, ge=1, description="Days of history for frequency/monetary (unset: segments.yaml, else all)."
+    )
+    short_window_days: int | None = Field(
+        default=None, ge=1, description="Short behaviour window in days: columns sessions_{N}d ... (default 30)."
+    )
+    long_window_days: int | None = Field(
+        default=None, ge=1, description="Long behaviour window in days: columns sessions_{N}d ... (default 90)."
+    )
+    complaint_window_days: int | None = Field(
+        default=None, ge=1, description="Window of complaints_{N}d in days (default 90)."
+    )
+
+
+class RfmMethod(Enum):
+    """RFM scoring method."""
+
+    quantile = "quantile"
+    fixed = "fixed"
+
+
+class GradeMethod(Enum):
+    """A/B/C grading method."""
+
+    pareto = "pareto"
+    quantile = "quantile"
 
 
 class SegmentationConfig(dg.Config):
-    """Launchpad knobs an analyst may change per run; empty/0 keeps segments.yaml (then models/defaults.yaml)."""
+    """Launchpad knobs an analyst may change per run; unset fields keep segments.yaml, then models/defaults.yaml."""
 
-    rfm_method: str = ""
-    segment_map: str = ""
-    grade_method: str = ""
-    new_days: int = 0
-    active_days: int = 0
-    churn_days: int = 0
-    k: int = 0
-    overrides_yaml: str = ""
-
-
-def _snapshot_date(context: dg.AssetExecutionContext) -> date:
-    return date.fromisoformat(context.partition_key)
+    rfm_method: RfmMethod | None = Field(default=None, description="quantile (rank of distinct values) or fixed.")
+    segment_map: str | None = Field(default=None, description="Bundled RFM segment map name, e.g. rfm_11.")
+    grade_method: GradeMethod | None = Field(default=None, description="pareto (cumulative share) or quantile.")
+    new_days: int | None = Field(default=None, ge=0, description="First purchase within N days -> new.")
+    active_days: int | None = Field(default=None, ge=0, description="Last purchase within N days -> active.")
+    churn_days: int | None = Field(default=None, ge=1, description="Last purchase more than N days ago -> churned.")
+    k: int | None = Field(default=None, ge=1, le=50, description="Number of KMeans clusters (unset: config).")
+    overrides_yaml: str | None = Field(
+        default=None, description="Any other key of models/defaults.yaml as YAML, e.g. 'clusters: {k: 6}'."
+    )
 
 
 # Launchpad field -> (section, key) of the segmentation rules it overrides.
-_CONFIG_KEYS = {
+CONFIG_KEYS = {
     "rfm_method": ("rfm", "method"),
     "segment_map": ("rfm", "segment_map"),
     "grade_method": ("grades", "method"),
@@ -65,48 +93,61 @@ _CONFIG_KEYS = {
 def segmentation_overrides(config: SegmentationConfig) -> dict[str, Any]:
     """Run-config values as a ``segmentation:`` override mapping (only what the analyst set)."""
     out: dict[str, Any] = {}
-    if config.overrides_yaml.strip():
+    if config.overrides_yaml and config.overrides_yaml.strip():
         out = yaml.safe_load(config.overrides_yaml)
         if not isinstance(out, dict):
             raise dg.Failure("overrides_yaml must be a YAML mapping such as 'clusters: {k: 6}'")
-    for field, (section, key) in _CONFIG_KEYS.items():
-        if value := getattr(config, field):
-            out = deep_merge(out, {section: {key: value}})
+    for field, (section, key) in CONFIG_KEYS.items():
+        value = getattr(config, field)
+        if value is not None:
+            out = deep_merge(out, {section: {key: value.value if isinstance(value, Enum) else value}})
     return out
 
 
+def _snapshot_date(context: dg.AssetExecutionContext) -> date:
+    return date.fromisoformat(context.partition_key)
+
+
 @dg.asset(
-    partitions_def=snapshot_partitions,
     deps=INGESTION,
     group_name="features",
     kinds={"duckdb", "sql"},
     owners=OWNERS,
     description="One row per known customer per snapshot date: purchase (RFM inputs), behaviour, feedback, "
     "preference and customer-record features as of the end of D, computed in DuckDB SQL.",
+    metadata={"dagster/table_name": "warehouse.main.customer_features"},
 )
 def customer_features(
     context: dg.AssetExecutionContext, config: FeatureConfig, segments: SegmentsResource
 ) -> dg.MaterializeResult:
     as_of = _snapshot_date(context)
-    params = FeatureParams(
-        lookback_days=config.lookback_days or None, windows=(config.short_window_days, config.long_window_days)
-    )
+    params = segments.settings().features.params(**config.model_dump())
     with segments.warehouse() as con:
         rows = build_customer_features(con, as_of, params)
         anonymous = anonymous_browsing_counts(con, as_of)
         buyers = con.execute(
             "select count(*) from customer_features where snapshot_date = $d and is_buyer", {"d": as_of}
         ).fetchall()[0][0]
+    schema = column_schema(load_output_contract("customer_segments", params.window_names()))
+    feature_cols = {"snapshot_date", "customer_id", *(n for n in _feature_columns(params))}
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            "dagster/column_schema": dg.TableSchema(columns=[c for c in schema.columns if c.name in feature_cols]),
             "snapshot_date": as_of.isoformat(),
             "buyers": int(buyers),
             "non_buyers": rows - int(buyers),
             **{f"anonymous_{k}": v for k, v in anonymous.items()},
-            "lookback_days": config.lookback_days or "all history",
+            "lookback_days": params.lookback_days or "all history",
+            "windows": dg.MetadataValue.json(params.window_names()),
         }
     )
+
+
+def _feature_columns(params: Any) -> list[str]:
+    from features.customer_features import output_columns
+
+    return [n for n, _ in output_columns(params)]
 
 
 def _sizes_table(frame: pl.DataFrame, column: str) -> dg.MetadataValue:
@@ -120,7 +161,6 @@ def _sizes_table(frame: pl.DataFrame, column: str) -> dg.MetadataValue:
 
 
 @dg.multi_asset(
-    partitions_def=snapshot_partitions,
     group_name="segmentation",
     specs=[
         dg.AssetSpec(
@@ -130,7 +170,7 @@ def _sizes_table(frame: pl.DataFrame, column: str) -> dg.MetadataValue:
             owners=OWNERS,
             description="One row per customer per snapshot date: every feature plus RFM scores and segments, "
             "A/B/C grades, lifecycle stage, value tier and KMeans cluster.",
-            metadata=_schema("customer_segments"),
+            metadata=_meta("customer_segments"),
         ),
         dg.AssetSpec(
             "rfm_cut_points",
@@ -138,48 +178,42 @@ def _sizes_table(frame: pl.DataFrame, column: str) -> dg.MetadataValue:
             kinds={"duckdb"},
             owners=OWNERS,
             description="One row per snapshot date, metric and score: the value range each RFM score covers.",
-            metadata=_schema("rfm_cut_points"),
+            metadata=_meta("rfm_cut_points"),
         ),
         dg.AssetSpec(
             "cluster_profiles",
             deps=["customer_features"],
             kinds={"duckdb"},
             owners=OWNERS,
-            description="One row per snapshot date and cluster: size, name and feature averages in original units.",
+            description="One row per snapshot date, cluster and feature: size, name and the feature's mean and "
+            "median in original units.",
+            metadata=_meta("cluster_profiles"),
         ),
     ],
 )
 def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, segments: SegmentsResource):
     """Score, segment, grade, stage, tier and cluster every customer of snapshot D."""
     as_of = _snapshot_date(context)
-    settings = segments.settings()
-    seg_settings = load_segmentation_settings(deep_merge(settings.segmentation, segmentation_overrides(config)))
+    rules = deep_merge(segments.settings().segmentation, segmentation_overrides(config))
+    try:
+        load_segmentation_settings(rules)  # refuse a bad launchpad value before touching the warehouse
+    except SegmentationSettingsError as exc:
+        raise dg.Failure(f"launchpad config: {exc}") from exc
     with segments.warehouse() as con:
-        features = read_snapshot(con, "customer_features", as_of).sort("customer_id")
-        if features.is_empty():
-            raise dg.Failure(f"no customer_features for {as_of}: materialize customer_features first")
-        prev = previous_snapshot(con, as_of, "cluster_centroids")
-        prev_centroids = read_snapshot(con, "cluster_centroids", prev) if prev else None
-        result = segment_customers(features, seg_settings, previous_centroids=prev_centroids)
-        replace_snapshot(con, "customer_segments", result.customers, as_of)
-        replace_snapshot(con, "rfm_cut_points", result.cut_points, as_of)
-        replace_snapshot(con, "cluster_profiles", result.cluster_profiles, as_of)
-        if result.centroids is not None and not result.centroids.is_empty():
-            replace_snapshot(con, "cluster_centroids", result.centroids, as_of)
+        result, prev = segmentation_stage(con, as_of, rules)
     for warning in result.warnings:
         context.log.warning(warning)
     customers = result.customers
+    registry = segments.registry()
     yield dg.MaterializeResult(
         asset_key="customer_segments",
         metadata={
             "dagster/row_count": customers.height,
             "snapshot_date": as_of.isoformat(),
-            "rfm_segment_sizes": _sizes_table(customers, "rfm_segment"),
-            "value_class_sizes": _sizes_table(customers, "value_class"),
-            "lifecycle_stage_sizes": _sizes_table(customers, "lifecycle_stage"),
-            "overall_grade_sizes": _sizes_table(customers, "overall_grade"),
-            "value_tier_sizes": _sizes_table(customers, "value_tier"),
-            "cluster_sizes": _sizes_table(customers, "cluster_name"),
+            **{
+                f"{s.name}_sizes": _sizes_table(customers, s.column if s.name != "cluster" else "cluster_name")
+                for s in registry.where("summarized")
+            },
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings) or "none"),
             "parameters": dg.MetadataValue.json(result.params),
             "previous_centroids_from": prev.isoformat() if prev else "none (first snapshot)",
@@ -203,19 +237,16 @@ def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, 
 
 @dg.asset(
     name="segment_summary",
-    partitions_def=snapshot_partitions,
     deps=["customer_segments"],
     group_name="segmentation",
     kinds={"duckdb", "sql"},
     owners=OWNERS,
     description="One row per snapshot date, segmentation and segment: customers, share, revenue and averages.",
-    metadata=_schema("segment_summary"),
+    metadata=_meta("segment_summary"),
 )
 def segment_summary_table(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
-    as_of = _snapshot_date(context)
     with segments.warehouse() as con:
-        summary = segment_summary(con, as_of, segments.registry())
-        replace_snapshot(con, "segment_summary", summary, as_of)
+        summary = summary_stage(con, _snapshot_date(context), segments.registry())
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": summary.height,
@@ -228,20 +259,17 @@ def segment_summary_table(context: dg.AssetExecutionContext, segments: SegmentsR
 
 @dg.asset(
     name="segment_migrations",
-    partitions_def=snapshot_partitions,
     deps=["customer_segments"],
     group_name="segmentation",
     kinds={"duckdb", "sql"},
     owners=OWNERS,
     description="One row per snapshot date, segmentation and (from, to) pair: customers who moved since the "
     "previous snapshot.",
-    metadata=_schema("segment_migrations"),
+    metadata=_meta("segment_migrations"),
 )
 def segment_migrations_table(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
-    as_of = _snapshot_date(context)
     with segments.warehouse() as con:
-        moves = segment_migrations(con, as_of, segments.registry(), previous_snapshot(con, as_of))
-        replace_snapshot(con, "segment_migrations", moves, as_of)
+        moves = migrations_stage(con, _snapshot_date(context), segments.registry())
     moved = moves.filter(pl.col("from_segment") != pl.col("to_segment"))
     return dg.MaterializeResult(
         metadata={

@@ -19,20 +19,15 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from assets.resources import SegmentsResource
-from pipelines.definitions import all_assets, all_checks
+from pipelines.definitions import build_definitions
 
 AS_OF = "2026-11-21"
 
 
 def _job(executor: dg.ExecutorDefinition) -> dg.JobDefinition:
-    defs = dg.Definitions(
-        assets=all_assets,
-        asset_checks=all_checks,
-        jobs=[dg.define_asset_job("bench_job", selection=dg.AssetSelection.all(), executor_def=executor)],
-        resources={"segments": SegmentsResource(config_path=os.environ["SEGMENTS_CONFIG"])},
-    )
-    return defs.resolve_job_def("bench_job")
+    base = build_definitions(os.environ["SEGMENTS_CONFIG"])
+    job = dg.define_asset_job("bench_job", selection=dg.AssetSelection.all(), executor_def=executor)
+    return dg.Definitions.merge(base, dg.Definitions(jobs=[job])).resolve_job_def("bench_job")
 
 
 def in_process_job() -> dg.JobDefinition:

@@ -142,12 +142,40 @@ def load_contract_file(path: Path) -> Contract:
         raise ContractError(f"{path}: invalid contract: {problems}") from exc
 
 
+# Window-named columns (``sessions_{short}d`` ...) in output contracts are written with these placeholders
+# and rendered with the windows a snapshot was built with (features.customer_features.FeatureParams).
+DEFAULT_WINDOWS: dict[str, int] = {"short": 30, "long": 90, "complaint": 90}
+Windows = tuple[tuple[str, int], ...]
+
+
+def window_key(windows: dict[str, int] | None = None) -> Windows:
+    """A hashable, complete set of window lengths (defaults filled in)."""
+    merged = {**DEFAULT_WINDOWS, **(windows or {})}
+    unknown = sorted(set(merged) - set(DEFAULT_WINDOWS))
+    if unknown:
+        raise ContractError(f"unknown window placeholder(s) {unknown}; known: {sorted(DEFAULT_WINDOWS)}")
+    return tuple(sorted(merged.items()))
+
+
+def render_windows(text: str, windows: Windows) -> str:
+    """``text`` with ``{short}``, ``{long}`` and ``{complaint}`` replaced by day counts."""
+    for key, days in windows:
+        text = text.replace("{" + key + "}", str(days))
+    return text
+
+
 @cache
-def _packaged(folder: Path, name: str, kind: str) -> Contract:
+def _packaged(folder: Path, name: str, kind: str, windows: Windows = ()) -> Contract:
     path = folder / f"{name}.yaml"
     if not path.exists():
         raise ContractError(f"no {kind} named {name!r} in {folder}")
-    return load_contract_file(path)
+    if not windows:
+        return load_contract_file(path)
+    try:
+        raw: Any = yaml.safe_load(render_windows(path.read_text(encoding="utf-8"), windows))
+        return Contract.model_validate(raw)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ContractError(f"{path}: invalid contract: {exc}") from exc
 
 
 def load_contract(name: str) -> Contract:
@@ -166,11 +194,11 @@ SNAPSHOT_OUTPUTS: tuple[str, ...] = (
 RUN_OUTPUTS: tuple[str, ...] = ("data_quality", "quarantine")
 
 
-def load_output_contract(name: str) -> Contract:
-    """The output contract of published table ``name``."""
-    return _packaged(OUTPUT_DIR, name, "output contract")
+def load_output_contract(name: str, windows: dict[str, int] | None = None) -> Contract:
+    """The output contract of published table ``name``, window-named columns rendered with ``windows``."""
+    return _packaged(OUTPUT_DIR, name, "output contract", window_key(windows))
 
 
-def output_contracts() -> dict[str, Contract]:
-    """Every output contract by table name, in publishing order."""
-    return {n: load_output_contract(n) for n in (*SNAPSHOT_OUTPUTS, *RUN_OUTPUTS)}
+def output_contracts(windows: dict[str, int] | None = None) -> dict[str, Contract]:
+    """Every output contract by table name, in publishing order (window columns named from ``windows``)."""
+    return {n: load_output_contract(n, windows) for n in (*SNAPSHOT_OUTPUTS, *RUN_OUTPUTS)}

@@ -10,6 +10,9 @@
   catalog, because pandas dtypes cannot tell DECIMAL(18,2) from DOUBLE or DATE from TIMESTAMP;
 * row counts come from DuckDB.
 
+The outcomes computed without GX (types, row counts, uniqueness, missing columns, null locations) are
+built in ``gx_outcomes``; this module holds the GX plumbing, the chunk tallies and ``validate``.
+
 Why chunks: GX 1.24's SQL path does not work on DuckDB 2.0 through duckdb-engine 0.17 (reflection
 queries pg_collation, bundled metric queries come back empty: GX issue #11579), and pre-aggregated
 frames lose per-row counts. Measured on 2 cores (50M rows, defaults): browsing 7.8 s, orders
@@ -24,8 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
-import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,9 +42,19 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from great_expectations.expectations import Expectation
 
+from data_contracts.gx_outcomes import (
+    _missing_columns_outcome,
+    _null_locations,
+    _percent,
+    _row_count_outcome,
+    _rows,
+    _schema_outcome,
+    _type_outcome,
+    _unique_outcome,
+    quote_identifier,
+)
 from data_contracts.outcomes import (
     _GX_LOCK,
-    _IDENT,
     _ORDER_DEPENDENT,
     _ROW_COUNT_TYPES,
     _SCHEMA_TYPES,
@@ -53,7 +64,6 @@ from data_contracts.outcomes import (
     _UNIQUE_TYPES,
     DEFAULT_CHUNK_ROWS,
     DEFAULT_UNIQUE_BUCKET_ROWS,
-    LINEAGE_COLUMNS,
     MAX_EXAMPLES,
     ExpectationOutcome,
     ValidationReport,
@@ -63,6 +73,8 @@ from data_contracts.outcomes import (
     severity_of,
 )
 from data_contracts.suites import build_suite
+
+__all__ = ["quote_identifier", "run_expectations", "validate"]
 
 # --------------------------------------------------------------------------------------------------
 # GX plumbing
@@ -216,10 +228,6 @@ class _Tally:
         )
 
 
-def _percent(part: int, whole: int) -> float | None:
-    return round(100.0 * part / whole, 6) if whole else None
-
-
 def _is_map(exp: Expectation) -> bool:
     from great_expectations.expectations.expectation import (
         ColumnMapExpectation,
@@ -340,16 +348,6 @@ def validate(
     )
 
 
-def quote_identifier(identifier: str) -> str:
-    """``identifier`` double-quoted for DuckDB, after checking it is a plain name (never a value)."""
-    if not _IDENT.match(identifier):
-        raise ValueError(
-            f"{identifier!r} is not a plain SQL identifier; table and column names come from the "
-            "contracts and must match [A-Za-z_][A-Za-z0-9_]*"
-        )
-    return f'"{identifier}"'
-
-
 def _reject_unsupported(expectations: Iterable[Expectation], suite_name: str) -> None:
     bad = sorted(
         {
@@ -364,11 +362,6 @@ def _reject_unsupported(expectations: Iterable[Expectation], suite_name: str) ->
             f"suite {suite_name}: {bad} cannot be validated chunk by chunk on a DuckDB table; "
             "use row-level (map) expectations, or validate an aggregated frame with run_expectations"
         )
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-    """All rows of ``sql``: DuckDB 2.0 refuses new work on a connection with an unfinished result."""
-    return con.execute(sql, list(params or [])).fetchall()
 
 
 def _catalog(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -433,174 +426,3 @@ def _to_pandas(table: pa.Table, catalog: Mapping[str, str]) -> pd.DataFrame:
         if catalog.get(name, "").startswith("TIMESTAMP") and "TIME ZONE" not in catalog[name]:
             frame[name] = frame[name].astype("datetime64[ns]")
     return frame
-
-
-def _schema_outcome(exp: Expectation, index: int, res: Any, actual: list[str]) -> ExpectationOutcome:
-    """GX's verdict on the column set; the count is the number of missing plus unexpected columns."""
-    info = res.exception_info or {}
-    error = str(info.get("exception_message")) if info.get("raised_exception") else None
-    expected = list(getattr(exp, "column_set", None) or getattr(exp, "column_list", None) or [])
-    column = getattr(exp, "column", None)
-    if column:
-        expected = [column]
-    missing = [c for c in expected if c not in actual]
-    extra = [c for c in actual if c not in expected] if getattr(exp, "exact_match", True) and len(expected) > 1 else []
-    mismatched = [f"missing {c}" for c in missing] + [f"unexpected {c}" for c in extra]
-    return ExpectationOutcome(
-        expectation_type=exp.expectation_type,
-        columns=(column,) if column else (),
-        success=error is None and bool(res.success),
-        severity=severity_of(exp),
-        unexpected_count=len(mismatched),
-        element_count=len(expected),
-        examples=tuple(mismatched[:MAX_EXAMPLES]),
-        check=check_name(exp, index),
-        observed=actual,
-        error=error,
-    )
-
-
-def _type_outcome(exp: Expectation, index: int, catalog: Mapping[str, str]) -> ExpectationOutcome:
-    column = exp.column  # type: ignore[attr-defined]
-    expected = _norm_type(str(exp.type_))  # type: ignore[attr-defined]
-    actual = catalog.get(column)
-    ok = actual is not None and _norm_type(actual) == expected
-    return ExpectationOutcome(
-        expectation_type=exp.expectation_type,
-        columns=(column,),
-        success=ok,
-        severity=severity_of(exp),
-        unexpected_count=0 if ok else 1,
-        element_count=1,
-        examples=() if ok else (actual,),
-        check=check_name(exp, index),
-        observed=actual,
-        error=None if actual is not None else f"column {column} is missing",
-    )
-
-
-def _norm_type(sql_type: str) -> str:
-    return re.sub(r"\s+", "", sql_type.upper())
-
-
-def _row_count_outcome(exp: Expectation, index: int, row_count: int) -> ExpectationOutcome:
-    low = getattr(exp, "min_value", None)
-    high = getattr(exp, "max_value", None)
-    exact = getattr(exp, "value", None)
-    if exp.expectation_type == "expect_table_row_count_to_equal":
-        ok = row_count == exact
-    else:
-        ok = (low is None or row_count >= low) and (high is None or row_count <= high)
-    return ExpectationOutcome(
-        expectation_type=exp.expectation_type,
-        columns=(),
-        success=ok,
-        severity=severity_of(exp),
-        element_count=row_count,
-        check=check_name(exp, index),
-        observed=row_count,
-    )
-
-
-def _missing_columns_outcome(exp: Expectation, index: int, missing: list[str], table: str) -> ExpectationOutcome:
-    return ExpectationOutcome(
-        expectation_type=exp.expectation_type,
-        columns=_expectation_columns(exp),
-        success=False,
-        severity=severity_of(exp),
-        check=check_name(exp, index),
-        error=f"table {table} has no column(s) {missing}",
-    )
-
-
-def _unique_outcome(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    exp: Expectation,
-    index: int,
-    catalog: Mapping[str, str],
-    bucket_rows: int,
-    max_examples: int,
-) -> ExpectationOutcome:
-    """GX uniqueness semantics computed by DuckDB: rows whose key occurs more than once.
-
-    Like GX, single columns ignore nulls and compound keys ignore rows whose key columns are all null.
-    The GROUP BY runs in ``ceil(rows / bucket_rows)`` hash buckets to bound its hash table.
-    """
-    columns = list(_expectation_columns(exp))
-    missing = sorted(set(columns) - catalog.keys())
-    if missing:
-        return _missing_columns_outcome(exp, index, missing, table)
-    keys = ", ".join(quote_identifier(c) for c in columns)
-    where = "not (" + " and ".join(f"{quote_identifier(c)} is null" for c in columns) + ")"
-    tbl = quote_identifier(table)
-    considered = int(_rows(con, f"select count(*) from {tbl} where {where}")[0][0])
-    buckets = max(1, math.ceil(considered / bucket_rows))
-    dup_rows = 0
-    found: list[tuple[int, tuple[Any, ...]]] = []
-    for bucket in range(buckets):
-        # Bucket numbers are our own ints, inlined: a bound parameter here stops DuckDB pushing the
-        # filter into the scan and makes each pass 3-4x slower.
-        bucket_filter = f" and hash({keys}) % {int(buckets)} = {int(bucket)}" if buckets > 1 else ""
-        dups = (
-            f"select {keys}, count(*) as dup_n__ from {tbl} where {where}{bucket_filter} "
-            "group by all having count(*) > 1"
-        )
-        n_rows, n_keys = _rows(con, f"select coalesce(sum(dup_n__), 0), count(*) from ({dups})")[0]
-        dup_rows += int(n_rows)
-        if n_keys:
-            rows = _rows(con, f"select * from ({dups}) order by dup_n__ desc, {keys} limit ?", [max_examples])
-            found.extend((int(r[-1]), tuple(r[:-1])) for r in rows)
-    found.sort(key=lambda item: (-item[0], [str(v) for v in item[1]]))
-    examples = tuple(jsonable(key[0]) if len(columns) == 1 else jsonable(list(key)) for _, key in found[:max_examples])
-    mostly = float(getattr(exp, "mostly", 1.0) or 1.0)
-    ok = dup_rows == 0 if mostly >= 1.0 else (considered == 0 or 1 - dup_rows / considered >= mostly)
-    return ExpectationOutcome(
-        expectation_type=exp.expectation_type,
-        columns=tuple(columns),
-        success=ok,
-        severity=severity_of(exp),
-        unexpected_count=dup_rows,
-        element_count=considered,
-        unexpected_percent=_percent(dup_rows, considered),
-        examples=examples,
-        check=check_name(exp, index),
-    )
-
-
-def _null_locations(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    exp: Expectation,
-    catalog: Mapping[str, str],
-    max_examples: int = MAX_EXAMPLES,
-) -> tuple[str, ...]:
-    """'file:line' of up to ``max_examples`` rows breaking a not-null expectation (GX only has None to show)."""
-    if not all(c in catalog for c in LINEAGE_COLUMNS):
-        return ()
-    condition = _condition_sql(exp.configuration.kwargs.get("row_condition"))
-    if condition is None:
-        return ()
-    where = f"{quote_identifier(exp.column)} is null" + (f" and {condition}" if condition else "")  # type: ignore[attr-defined]
-    rows = con.execute(
-        f'select "_file", "_line" from {quote_identifier(table)} where {where} order by "_file", "_line" limit ?',
-        [max_examples],
-    ).fetchall()
-    return tuple(f"{f}:{line}" for f, line in rows)
-
-
-def _condition_sql(condition: Any) -> str | None:
-    """SQL for a GX nullity/and row condition ('' for none); None when it cannot be translated."""
-    if condition is None:
-        return ""
-    if isinstance(condition, Mapping):
-        kind = condition.get("type")
-        if kind == "nullity":
-            name = quote_identifier(str(condition["column"]["name"]))
-            return f"{name} is {'' if condition.get('is_null') else 'not '}null"
-        if kind == "and":
-            parts = [_condition_sql(c) for c in condition.get("conditions", [])]
-            if any(p is None or p == "" for p in parts):
-                return None
-            return "(" + " and ".join(p for p in parts if p) + ")"
-    return None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
+from data_contracts.contracts import load_output_contract
 from data_contracts.gx_runner import quote_identifier, run_expectations
 from data_contracts.outcomes import MAX_EXAMPLES, ExpectationOutcome, Severity, ValidationReport, jsonable
 
@@ -31,7 +32,6 @@ Cuts = Mapping[str, float | Sequence[float]]
 KEY = "customer_id"
 SCORE_COLUMNS: tuple[str, ...] = ("r_score", "f_score", "m_score")
 GRADE_COLUMNS: tuple[str, ...] = ("monetary_grade", "frequency_grade", "engagement_grade", "overall_grade")
-GRADES: tuple[str, ...] = ("A", "B", "C")
 BUYER_COLUMN = "is_buyer"
 BUYER_REQUIRED: tuple[str, ...] = ("rfm_segment", "lifecycle_stage")
 SEGMENT_COLUMN = "rfm_segment"
@@ -58,12 +58,30 @@ def one_row_per_customer(frame: Frame, *, key: str = KEY) -> ExpectationOutcome:
     return _combine("one_row_per_customer", "expect_column_values_to_be_unique", outcomes, element_count=len(df))
 
 
+def contract_score_range(column: str = "r_score") -> tuple[int, int]:
+    """The score range the ``customer_segments`` output contract states (min/max of ``column``)."""
+    col = load_output_contract("customer_segments").column(column)
+    if col.min is None or col.max is None:
+        raise ValueError(f"output contract customer_segments: {column} needs min and max")
+    return int(col.min), int(col.max)
+
+
+def contract_grades(column: str = "overall_grade") -> tuple[str, ...]:
+    """The grades the ``customer_segments`` output contract accepts (accepted values of ``column``)."""
+    values = load_output_contract("customer_segments").column(column).accepted_values
+    if not values:
+        raise ValueError(f"output contract customer_segments: {column} needs accepted_values")
+    return tuple(values)
+
+
 def scores_in_range(
-    frame: Frame, *, columns: Sequence[str] = SCORE_COLUMNS, low: int = 1, high: int = 5
+    frame: Frame, *, columns: Sequence[str] = SCORE_COLUMNS, low: int | None = None, high: int | None = None
 ) -> ExpectationOutcome:
-    """Every non-null score lies in [low, high]; examples read 'column=value'."""
+    """Every non-null score lies in [low, high] (default: the output contract's range); examples read 'column=value'."""
     import great_expectations.expectations as gxe
 
+    if low is None or high is None:
+        low, high = contract_score_range(columns[0])
     df, missing = _pandas(frame, columns)
     if missing:
         return _missing("scores_in_range", "expect_column_values_to_be_between", missing)
@@ -72,11 +90,13 @@ def scores_in_range(
 
 
 def grades_in_set(
-    frame: Frame, *, columns: Sequence[str] = GRADE_COLUMNS, allowed: Sequence[str] = GRADES
+    frame: Frame, *, columns: Sequence[str] = GRADE_COLUMNS, allowed: Sequence[str] | None = None
 ) -> ExpectationOutcome:
-    """Every non-null grade is one of ``allowed`` (grades are null for customers they do not apply to)."""
+    """Every non-null grade is one of ``allowed`` (default: the output contract's grades; null where a grade
+    does not apply)."""
     import great_expectations.expectations as gxe
 
+    allowed = contract_grades(columns[-1]) if allowed is None else allowed
     df, missing = _pandas(frame, columns)
     if missing:
         return _missing("grades_in_set", "expect_column_values_to_be_in_set", missing)

@@ -161,8 +161,9 @@ def input_findings(
 def snapshot_contract_report(con: duckdb.DuckDBPyConnection, name: str, as_of: date) -> ValidationReport:
     """Validate one snapshot of output table ``name`` against its output contract's suite."""
     from data_contracts.suites import build_suite
+    from features.customer_features import feature_params
 
-    contract = load_output_contract(name)
+    contract = load_output_contract(name, feature_params(con, as_of).window_names())
     view = f"_check_{name}"
     cols = ", ".join(f'"{c}"' for c in contract.column_names)
     # The date literal comes from a ``date`` object, never from user text.
@@ -312,3 +313,26 @@ def cut_point_findings(con: duckdb.DuckDBPyConnection, as_of: date, max_rel_chan
     curr = cut_points(con, as_of)
     prev = cut_points(con, prev_date) if prev_date else None
     return q.cut_point_drift(prev, curr, max_rel_change)
+
+
+def freshness_findings(con: duckdb.DuckDBPyConnection, as_of: date, max_age_days: int) -> ExpectationOutcome:
+    """Stale data (warn): the newest order on or before D is more than ``max_age_days`` days older than D."""
+    newest = con.execute("select max(order_date) from orders where order_date <= $d", {"d": as_of}).fetchall()[0][0]
+    age = None if newest is None else (as_of - newest).days
+    stale = age is None or age > max_age_days
+    example = (
+        f"no order on or before {as_of}"
+        if newest is None
+        else f"newest order {newest} is {age} days before the snapshot date {as_of} (limit {max_age_days})"
+    )
+    return ExpectationOutcome(
+        expectation_type="expect_data_age_to_be_at_most",
+        columns=("order_date",),
+        success=not stale,
+        severity="warn",
+        unexpected_count=int(stale),
+        element_count=1,
+        examples=(example,) if stale else (),
+        check="data_freshness",
+        observed={"newest_order_date": None if newest is None else newest.isoformat(), "age_days": age},
+    )

@@ -82,6 +82,10 @@ class FeatureParams:
     windows: tuple[int, int] = (30, 90)  # behaviour windows
     complaint_window_days: int = 90
 
+    def window_names(self) -> dict[str, int]:
+        """The day counts that name window columns: ``{"short": 30, "long": 90, "complaint": 90}``."""
+        return {"short": self.windows[0], "long": self.windows[1], "complaint": self.complaint_window_days}
+
     def __post_init__(self) -> None:
         if self.lookback_days is not None:
             _check_days("lookback_days", self.lookback_days)
@@ -268,22 +272,72 @@ def customer_features_frame(
 
 
 def _ensure_table(con: duckdb.DuckDBPyConnection, table: str, exists: bool, params: FeatureParams) -> None:
-    """Create the feature table if missing; refuse one whose columns differ from this run's."""
+    """Create the feature table if missing, or add the window columns these parameters name.
+
+    Snapshots built with other windows keep their own columns (null for this snapshot); a column whose
+    type differs from what the query produces is refused.
+    """
     cols = output_columns(params)
     if exists:
-        have = [(row[0], row[1]) for row in con.execute(f"describe {table}").fetchall()]
-        want = [(n, t) for n, t in cols]
-        if [(n, t.replace(" ", "")) for n, t in have] != [(n, t.replace(" ", "")) for n, t in want]:
-            have_names = [n for n, _ in have]
-            want_names = [n for n, _ in want]
-            diff = sorted(set(have_names) ^ set(want_names)) or "same names, different order or types"
+        have = {row[0]: row[1].replace(" ", "") for row in con.execute(f"describe {table}").fetchall()}
+        clash = sorted(n for n, t in cols if n in have and have[n] != t.replace(" ", ""))
+        if clash:
             raise FeatureError(
-                f"table {table} exists with other columns than these feature parameters produce "
-                f"(difference: {diff}); write to another table or drop it and rebuild its snapshots"
+                f"table {table} has column(s) {clash} with other types than the feature query produces; "
+                "write to another table or drop it and rebuild its snapshots"
             )
+        for name, typ in cols:
+            if name not in have:
+                con.execute(f'alter table {table} add column "{name}" {typ}')
         return
     body = ", ".join(f'"{n}" {t}' + (" not null" if n in ("snapshot_date", "customer_id") else "") for n, t in cols)
     con.execute(f"create table if not exists {table} ({body})")
+
+
+def _record_params(con: duckdb.DuckDBPyConnection, as_of: date, params: FeatureParams) -> None:
+    """Remember which windows snapshot ``as_of`` was built with (its column names depend on them)."""
+    con.execute(
+        "create table if not exists feature_params (snapshot_date date primary key, lookback_days bigint, "
+        "short_window_days bigint, long_window_days bigint, complaint_window_days bigint)"
+    )
+    con.execute("delete from feature_params where snapshot_date = $d", {"d": as_of})
+    con.execute(
+        "insert into feature_params values ($d, $lb, $w1, $w2, $c)",
+        {
+            "d": as_of,
+            "lb": params.lookback_days,
+            "w1": params.windows[0],
+            "w2": params.windows[1],
+            "c": params.complaint_window_days,
+        },
+    )
+
+
+def feature_params(con: duckdb.DuckDBPyConnection, as_of: date) -> FeatureParams:
+    """The parameters snapshot ``as_of`` was built with (the defaults for snapshots built before they were kept)."""
+    try:
+        rows = con.execute(
+            "select lookback_days, short_window_days, long_window_days, complaint_window_days from feature_params "
+            "where snapshot_date = $d",
+            {"d": as_of},
+        ).fetchall()
+    except duckdb.CatalogException:
+        rows = []
+    if not rows:
+        return FeatureParams()
+    row = rows[0]
+    return FeatureParams(lookback_days=row[0], windows=(row[1], row[2]), complaint_window_days=row[3])
+
+
+def read_features(con: duckdb.DuckDBPyConnection, as_of: date, table: str = DEFAULT_TABLE) -> pl.DataFrame:
+    """Snapshot ``as_of`` of the feature table with exactly the columns its parameters produce, by customer."""
+    as_of = _check_as_of(as_of)
+    target = _quote_table(table)
+    if not _relation_exists(con, target):
+        return pl.DataFrame()
+    cols = ", ".join(f'"{n}"' for n, _ in output_columns(feature_params(con, as_of)))
+    sql = f"select {cols} from {target} where snapshot_date = $d order by customer_id"
+    return con.sql(sql, params={"d": as_of}).pl()
 
 
 def build_customer_features(
@@ -301,7 +355,8 @@ def build_customer_features(
     target = _quote_table(table)
     features_sql, values = _features_relation_sql(as_of, params)
     delete_sql = load_sql("delete_snapshot").format(table=target)
-    insert_sql = load_sql("insert_snapshot").format(table=target, features=features_sql)
+    columns = ", ".join(f'"{n}"' for n, _ in output_columns(params))
+    insert_sql = load_sql("insert_snapshot").format(table=target, columns=columns, features=features_sql)
     with _Sources(con):
         exists = _relation_exists(con, target)
         con.execute("begin transaction")
@@ -309,6 +364,8 @@ def build_customer_features(
             _ensure_table(con, target, exists, params)
             con.execute(delete_sql, _bind(delete_sql, values))
             row = con.execute(insert_sql, _bind(insert_sql, values)).fetchone()
+            if table == DEFAULT_TABLE:
+                _record_params(con, as_of, params)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

@@ -3,7 +3,7 @@
 Public API (imported lazily so ``import models.settings`` stays light):
 
 - ``load_segmentation_settings(overrides) -> SegmentationSettings`` (defaults.yaml + overrides)
-- ``segment_customers(features, settings, previous_centroids=None) -> SegmentationResult``
+- ``segment_customers(features, settings, as_of, previous_centroids=None) -> SegmentationResult``
 - building blocks: ``score_rfm``, ``load_segment_map``/``apply_segment_map``, ``grade_customers``,
   ``assign_lifecycle``, ``assign_value_tier``, ``cluster_customers``.
 """

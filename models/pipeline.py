@@ -66,13 +66,13 @@ class SegmentationResult:
     params: dict[str, Any] = field(default_factory=dict)  # for metadata: random_state, k, methods...
 
 
-def _snapshot_date(features: pl.DataFrame) -> date | None:
-    dates = features["snapshot_date"].drop_nulls().unique().to_list()
+def _check_snapshot_date(features: pl.DataFrame, as_of: date) -> None:
+    """Every row must belong to snapshot ``as_of`` (one snapshot at a time, its date given explicitly)."""
     if features["snapshot_date"].null_count():
         raise ValueError("features: snapshot_date is null in some rows; every row needs the snapshot date")
-    if len(dates) > 1:
-        raise ValueError(f"features: one snapshot at a time, got snapshot dates {sorted(dates)[:5]}")
-    return dates[0] if dates else None
+    other = sorted(d for d in features["snapshot_date"].unique().to_list() if d != as_of)
+    if other:
+        raise ValueError(f"features: one snapshot at a time: rows of {other[:5]} given for snapshot {as_of}")
 
 
 def check_features(features: pl.DataFrame) -> None:
@@ -122,11 +122,13 @@ def assign_rfm_segments(frame: pl.DataFrame, settings: RfmSettings) -> pl.DataFr
 def segment_customers(
     features: pl.DataFrame,
     settings: SegmentationSettings,
+    as_of: date,
     previous_centroids: pl.DataFrame | None = None,
 ) -> SegmentationResult:
-    """Segment one snapshot of customer features; output sorted by customer_id."""
+    """Segment snapshot ``as_of`` of customer features; output sorted by customer_id."""
     check_features(features)
-    snapshot = _snapshot_date(features)
+    _check_snapshot_date(features, as_of)
+    snapshot = as_of
     frame = features.sort("customer_id")
     warnings: list[str] = []
 
@@ -143,7 +145,7 @@ def segment_customers(
     frame = frame.select([*features.columns, *OUTPUT_COLUMNS]).sort("customer_id")
 
     params: dict[str, Any] = {
-        "snapshot_date": None if snapshot is None else snapshot.isoformat(),
+        "snapshot_date": snapshot.isoformat(),
         "customers": frame.height,
         "buyers": int(frame["is_buyer"].fill_null(False).sum()),
         "rfm_method": settings.rfm.method,

@@ -13,9 +13,9 @@ have data-driven labels (their ids, named per snapshot), so their ``labels`` are
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from models.settings import GRADE_BASES, GRADES, LIFECYCLE_STAGES, SegmentationSettings
 
@@ -205,3 +205,10 @@ def builtin_registry(settings: SegmentationSettings) -> Registry:
     )
     entries.append(Segmentation("cluster", "cluster_id", "Behaviour cluster", "行为聚类"))
     return Registry(tuple(entries))
+
+
+def config_registry(segmentation: Mapping[str, Any] | None = None) -> Registry:
+    """The registry under the ``segmentation:`` rules of a config: every consumer builds it here."""
+    from models.settings import load_segmentation_settings
+
+    return builtin_registry(load_segmentation_settings(segmentation or {}))

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from data_contracts.contracts import Windows, render_windows, window_key
 from models.segment_maps import SegmentMap, SegmentMapError, load_segment_map
 
 DEFAULTS_PATH = Path(__file__).resolve().parent / "defaults.yaml"
@@ -205,7 +206,11 @@ class ClusterSettings(_Strict):
 
 
 class SegmentationSettings(_Strict):
-    """Every segmentation rule, validated; build with ``load_segmentation_settings``."""
+    """Every segmentation rule, validated; build with ``load_segmentation_settings``.
+
+    Column names that named a behaviour window by placeholder (``sessions_{long}d``) are already rendered
+    with the windows of the snapshot (``load_segmentation_settings(..., windows=...)``).
+    """
 
     rfm: RfmSettings
     grades: GradeSettings
@@ -273,12 +278,41 @@ def _format_errors(exc: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def load_segmentation_settings(overrides: Mapping[str, Any] | None = None) -> SegmentationSettings:
-    """Defaults deep-merged with ``overrides`` and validated; errors name the key path."""
+def load_segmentation_settings(
+    overrides: Mapping[str, Any] | None = None, windows: Mapping[str, int] | None = None
+) -> SegmentationSettings:
+    """Defaults deep-merged with ``overrides`` and validated; errors name the key path.
+
+    Column names that name a behaviour window by placeholder (``sessions_{long}d``) are rendered with
+    ``windows`` (the windows the snapshot's features were built with; default 30/90/90).
+    """
     if overrides is not None and not isinstance(overrides, Mapping):
         raise SegmentationSettingsError(f"{ROOT}: expected a mapping, got {type(overrides).__name__}")
     merged = deep_merge(default_settings_dict(), overrides or {})
+    key = window_key(dict(windows or {}))
+    grades = merged.get("grades")
+    if isinstance(grades, dict) and isinstance(grades.get("engagement_columns"), list):
+        grades["engagement_columns"] = [
+            _render(c, key, "grades.engagement_columns") for c in grades["engagement_columns"]
+        ]
+    clusters = merged.get("clusters")
+    if isinstance(clusters, dict) and isinstance(clusters.get("features"), list):
+        for i, feat in enumerate(clusters["features"]):
+            if isinstance(feat, dict) and isinstance(feat.get("column"), str):
+                feat["column"] = _render(feat["column"], key, f"clusters.features.{i}.column")
     try:
         return SegmentationSettings.model_validate(merged)
     except ValidationError as exc:
         raise SegmentationSettingsError(_format_errors(exc)) from None
+
+
+def _render(column: Any, windows: Windows, path: str) -> Any:
+    """``column`` with window placeholders filled in; an unknown placeholder names the key."""
+    if not isinstance(column, str):
+        return column
+    rendered = render_windows(column, windows)
+    if "{" in rendered or "}" in rendered:
+        raise SegmentationSettingsError(
+            f"{ROOT}.{path}: unknown window placeholder in {column!r}; use {{short}}, {{long}} or {{complaint}}"
+        )
+    return rendered

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from datetime import date
@@ -18,6 +17,13 @@ def _parse_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from exc
+
+
+def _exportable_builtins() -> list[str]:
+    """Names of the built-in segmentations flagged exportable in the registry (for --help)."""
+    from models.registry import config_registry
+
+    return [s.name for s in config_registry().where("exportable")]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,16 +50,36 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="ingest new files and build every asset for one snapshot date, through Dagster")
     r.add_argument("--as-of", type=_parse_date, help="snapshot date D (default: the last order date in the data)")
 
-    e = sub.add_parser("export", help="export the current customers of a segment as a CSV for CRM import")
-    e.add_argument("--segment", required=True, help="segment key, e.g. champions (see segment_summary)")
+    e = sub.add_parser(
+        "export",
+        help="export the customers of a segment (CSV or xlsx) for CRM import",
+        description="Export the customers of one segment of the current (or --as-of) published snapshot.",
+    )
+    e.add_argument(
+        "--segment",
+        required=True,
+        help="segment key or display name in English or Chinese (champions, Champions, 重要价值客户), "
+        "'unassigned', or a cluster id or name",
+    )
     e.add_argument(
         "--by",
         default="rfm_segment",
-        choices=["rfm_segment", "value_class", "lifecycle_stage", "value_tier", "overall_grade", "cluster_name"],
-        help="which segmentation --segment refers to",
+        help=f"exportable segmentation of the registry: {', '.join(_exportable_builtins())} (default rfm_segment)",
     )
-    e.add_argument("--format", default="csv", choices=["csv"])
-    e.add_argument("--out", type=Path, help="output file (default: <published_dir>/exports/<by>=<segment>.csv)")
+    e.add_argument("--format", default="csv", choices=["csv", "xlsx"])
+    e.add_argument(
+        "--encoding",
+        default="utf-8",
+        choices=["utf-8", "utf-8-sig"],
+        help="CSV encoding; utf-8-sig writes the byte-order mark Excel needs to show Chinese (xlsx ignores it)",
+    )
+    e.add_argument(
+        "--moved-in",
+        action="store_true",
+        help="only customers who moved into the segment since the previous published snapshot",
+    )
+    e.add_argument("--as-of", type=_parse_date, help="a published history snapshot instead of the current one")
+    e.add_argument("--out", type=Path, help="output file (default: <published_dir>/exports/<by>=<segment>.<format>)")
 
     q = sub.add_parser("sql", help="a read-only SQL shell on catalog.duckdb (views over the published tables)")
     q.add_argument("-c", "--command", dest="statement", help="run this statement, print the result and exit")
@@ -79,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         return _export(args, settings)
     if args.command == "docs":
-        return _docs(args)
+        return _docs(args, settings)
     if args.command == "sql":
         return _sql(args, settings)
     return 2  # pragma: no cover - argparse enforces the choices
@@ -112,11 +138,8 @@ def _sample_data(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.runner import run_pipeline
 
-    config_path = str(settings.config_path) if settings.config_path else ""
-    # The Dagster code (partitions, resources) reads the same file as this command.
-    os.environ["SEGMENTS_CONFIG"] = config_path
     try:
-        summary = run_pipeline(config_path, as_of=args.as_of)
+        summary = run_pipeline(settings, as_of=args.as_of)
     except Exception as exc:  # a failed run is loud: message + non-zero exit code
         print(f"error: the run failed: {exc}", file=sys.stderr)
         return 1
@@ -125,14 +148,28 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from models.registry import config_registry
     from publishing.exports import ExportError, export_segment
 
+    registry = config_registry(settings.segmentation)
     try:
-        path, rows = export_segment(settings.published_dir, by=args.by, segment=args.segment, out=args.out)
+        path, rows = export_segment(
+            settings.published_dir,
+            registry,
+            by=args.by,
+            segment=args.segment,
+            out=args.out,
+            fmt=args.format,
+            encoding=args.encoding,
+            as_of=args.as_of,
+            moved_in=args.moved_in,
+            language=settings.language,
+        )
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"exported {rows:,} customers of {args.by}={args.segment} to {path}")
+    what = "moved into" if args.moved_in else "in"
+    print(f"exported {rows:,} customers {what} {args.by}={args.segment} to {path}")
     return 0
 
 
@@ -147,12 +184,14 @@ def _sql(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
 
-def _docs(args: argparse.Namespace) -> int:
+def _docs(args: argparse.Namespace, settings: Settings) -> int:
     from data_contracts.contracts import output_contracts
+    from models.registry import config_registry
     from publishing.dictionary import render_data_dictionary
 
+    registry = config_registry(settings.segmentation)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render_data_dictionary(output_contracts().values()), encoding="utf-8")
+    args.out.write_text(render_data_dictionary(output_contracts().values(), registry=registry), encoding="utf-8")
     print(f"data dictionary written to {args.out}")
     return 0
 

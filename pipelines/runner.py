@@ -3,35 +3,72 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
-from datetime import date
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from segments.config import load_settings
-from segments.warehouse import connect
+from segments.config import Settings, load_settings
+from segments.warehouse import connect, first_business_date
 
 # The CLI prints its own summary; Dagster's console logger only shows warnings and errors.
 QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _instance() -> dg.DagsterInstance:
-    """The persistent instance when DAGSTER_HOME is set (runs show in the UI), else an ephemeral one."""
-    home = os.environ.get("DAGSTER_HOME")
-    if home and os.path.isdir(home):
-        return dg.DagsterInstance.get()
-    return dg.DagsterInstance.ephemeral()
+INSTANCE_CONFIG = Path(__file__).resolve().parent / "dagster.yaml"
 
 
-def latest_data_date(config_path: str) -> date | None:
+def dagster_home(settings: Settings) -> Path:
+    """``$DAGSTER_HOME``, else ``.dagster_home/`` beside the config file: the instance ``make ui`` shows."""
+    env = os.environ.get("DAGSTER_HOME")
+    if env:
+        return Path(env).expanduser()
+    base = settings.config_path.parent if settings.config_path else Path.cwd()
+    return base / ".dagster_home"
+
+
+def project_instance(settings: Settings) -> dg.DagsterInstance:
+    """The project's persistent Dagster instance (created on first use), so CLI runs and their check
+    details appear in the UI next to the runs launched there."""
+    home = dagster_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(INSTANCE_CONFIG, home / "dagster.yaml")
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def latest_data_date(settings: Settings) -> date | None:
     """The last local order date in the warehouse (the default snapshot date)."""
-    settings = load_settings(config_path or None)
     if not settings.warehouse.exists():
         return None
     with connect(settings.warehouse, read_only=True) as con:
         row = con.execute("select max(order_date) from orders").fetchall()
     return row[0][0] if row else None
+
+
+def last_complete_day(settings: Settings, now: datetime | None = None) -> date:
+    """Yesterday in the business time zone: the newest snapshot date a run may build."""
+    now = now or datetime.now(ZoneInfo("UTC"))
+    return now.astimezone(ZoneInfo(settings.time_zone)).date() - timedelta(days=1)
+
+
+def as_of_problem(settings: Settings, as_of: date, *, first: date | None, now: datetime | None = None) -> str | None:
+    """Why ``as_of`` cannot be built (outside [first business date, yesterday]), naming the valid range."""
+    last = last_complete_day(settings, now)
+    low = settings.snapshot_start or first
+    if as_of > last or (low is not None and as_of < low):
+        valid = f"{low.isoformat() if low else '(first order date)'} .. {last.isoformat()}"
+        return (
+            f"--as-of {as_of.isoformat()} is outside the snapshot dates this data allows ({valid}, business time "
+            f"zone {settings.time_zone}); pick a date in that range"
+            + (" or set snapshot_start earlier in the config" if low is not None and as_of < low else "")
+        )
+    return None
 
 
 def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
@@ -40,6 +77,11 @@ def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
         mat = event.materialization
         out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
     return out
+
+
+def published_rows(metadata: dict[str, Any]) -> dict[str, int]:
+    """Rows of every published table, from the ``<table>_rows`` metadata of ``published_tables``."""
+    return {k.removesuffix("_rows"): int(v) for k, v in sorted(metadata.items()) if k.endswith("_rows")}
 
 
 def _check_counts(results: list[dg.ExecuteInProcessResult]) -> dict[str, Any]:
@@ -86,16 +128,23 @@ def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def run_pipeline(
-    config_path: str, *, as_of: date | None = None, instance: dg.DagsterInstance | None = None
+    config: str | Settings, *, as_of: date | None = None, instance: dg.DagsterInstance | None = None
 ) -> dict[str, Any]:
-    """Ingest new files, then build the snapshot ``as_of`` (default: last order date); return a summary."""
+    """Ingest new files, then build the snapshot ``as_of`` (default: last order date); return a summary.
+
+    The config is read once (here, or by the caller who passes ``Settings``) and handed to the Dagster
+    definitions; runs go to the project's instance unless ``instance`` is given.
+    """
     from pipelines.definitions import build_definitions
 
     t0 = time.perf_counter()
-    settings = load_settings(config_path or None)  # validate before any work
-    defs = build_definitions(config_path)
-    instance = instance or _instance()
+    settings = config if isinstance(config, Settings) else load_settings(config or None)  # before any work
     summary: dict[str, Any] = {"warehouse": str(settings.warehouse), "published_dir": str(settings.published_dir)}
+    if as_of is not None and (problem := as_of_problem(settings, as_of, first=None)):
+        summary.update(success=False, failures=[problem], seconds=time.perf_counter() - t0)
+        return summary
+    defs = build_definitions(settings=settings)
+    instance = instance or project_instance(settings)
 
     ingest = defs.resolve_job_def("ingest_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config=QUIET
@@ -118,21 +167,22 @@ def run_pipeline(
     summary["checks"] = _check_counts([ingest])
     summary["stages"] = _step_seconds(instance, ingest)
     summary["success"] = ingest.success
-    as_of = as_of or latest_data_date(config_path)
+    if as_of is None and (latest := latest_data_date(settings)) is not None:
+        as_of = min(latest, last_complete_day(settings))  # today's orders wait for tomorrow's snapshot
+    problem = None if as_of is None else as_of_problem(settings, as_of, first=first_business_date(settings.warehouse))
     if ingest.success and as_of is None:
         summary["failures"].append("no orders loaded: nothing to segment (check the landing dir and the config)")
-    elif ingest.success and as_of < settings.snapshot_start:
-        summary["failures"].append(
-            f"snapshot date {as_of} is before snapshot_start {settings.snapshot_start} in the config: "
-            "set snapshot_start earlier to build it"
-        )
+    elif ingest.success and problem:
+        summary["failures"].append(problem)
     elif ingest.success:
         summary["as_of"] = as_of.isoformat()
+        # Partitions start at the first business date, which the ingestion above may just have loaded.
+        defs = build_definitions(settings=settings)
         snap = defs.resolve_job_def("snapshot_job").execute_in_process(
             instance=instance, partition_key=as_of.isoformat(), raise_on_error=False, run_config=QUIET
         )
         smeta = _metadata(snap)
-        summary["tables"] = {k: v["dagster/row_count"] for k, v in sorted(smeta.items()) if "dagster/row_count" in v}
+        summary["tables"] = published_rows(smeta.get("published_tables", {}))
         summary["failures"] += _failures(snap)
         summary["checks"] = _check_counts([ingest, snap])
         summary["stages"] |= _step_seconds(instance, snap)

@@ -19,28 +19,23 @@ def previous_business_day(moment: datetime, time_zone: str) -> str:
     return (local.date() - timedelta(days=1)).isoformat()
 
 
-def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition, settings: Settings | None) -> dg.ScheduleDefinition:
-    """Runs ``job`` every night for the previous day's snapshot; on by default, hour and zone from config."""
-    hour, minute, enabled = 2, 0, True
-    tz = "UTC"
-    if settings is not None:
-        hour, minute, enabled = settings.schedule.hour, settings.schedule.minute, settings.schedule.enabled
-        tz = settings.schedule.time_zone or settings.time_zone
-    business_tz = settings.time_zone if settings is not None else "UTC"
+def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition, settings: Settings) -> dg.ScheduleDefinition:
+    """Runs the partitioned ``job`` every night for the last complete business day; on by default.
 
-    @dg.schedule(
+    Built from the job's daily partitions (business time zone), so the UI shows the partition each tick
+    builds and a missed night can be backfilled from the partition view.
+    """
+    return dg.build_schedule_from_partitioned_job(
+        job,
         name="nightly_segments",
-        job=job,
-        cron_schedule=f"{minute} {hour} * * *",
-        execution_timezone=tz,
-        default_status=dg.DefaultScheduleStatus.RUNNING if enabled else dg.DefaultScheduleStatus.STOPPED,
+        hour_of_day=settings.schedule.hour,
+        minute_of_hour=settings.schedule.minute,
+        default_status=dg.DefaultScheduleStatus.RUNNING
+        if settings.schedule.enabled
+        else dg.DefaultScheduleStatus.STOPPED,
         description="Ingest new landing files and build/publish yesterday's snapshot.",
+        tags={"trigger": "nightly"},
     )
-    def _nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        key = previous_business_day(context.scheduled_execution_time, business_tz)
-        return dg.RunRequest(run_key=f"nightly-{key}", partition_key=key, tags={"trigger": "nightly"})
-
-    return _nightly
 
 
 def landing_fingerprint(settings: Settings) -> dict[str, list[float]]:
@@ -53,7 +48,7 @@ def landing_fingerprint(settings: Settings) -> dict[str, list[float]]:
     return out
 
 
-def build_landing_sensor(job: dg.UnresolvedAssetJobDefinition, settings: Settings | None) -> dg.SensorDefinition:
+def build_landing_sensor(job: dg.UnresolvedAssetJobDefinition, settings: Settings) -> dg.SensorDefinition:
     """Off by default: when landing files appear or change, run ``job`` for the previous business day."""
 
     @dg.sensor(
@@ -64,8 +59,6 @@ def build_landing_sensor(job: dg.UnresolvedAssetJobDefinition, settings: Setting
         description="Triggers a run when new or changed files arrive in the landing dir (cursor: file sizes/mtimes).",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        if settings is None:
-            return dg.SkipReason("config file invalid or missing: fix segments.yaml")
         seen = json.loads(context.cursor) if context.cursor else {}
         now = landing_fingerprint(settings)
         changed = sorted(p for p, fp in now.items() if seen.get(p) != fp)

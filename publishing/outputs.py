@@ -26,15 +26,19 @@ def _empty(contract: Contract) -> str:
 
 
 def snapshot_tables(
-    con: duckdb.DuckDBPyConnection, as_of: date, names: Sequence[str] = SNAPSHOT_OUTPUTS
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    names: Sequence[str] = SNAPSHOT_OUTPUTS,
+    windows: dict[str, int] | None = None,
 ) -> dict[str, pa.Table]:
     """The published snapshot tables ``names`` (default: all of them) for ``as_of``.
 
     Rows are sorted by the contract key. Cluster profiles are unpivoted to one row per feature so the
     published schema does not change when an analyst picks other clustering features. A table never
     built yet (no migrations before the second snapshot) comes back empty with its contract's schema.
+    Window-named columns follow ``windows`` (those the snapshot's features were built with).
     """
-    contracts = output_contracts()
+    contracts = output_contracts(windows)
     out: dict[str, pa.Table] = {}
     for name in names:
         contract = contracts[name]

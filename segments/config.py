@@ -69,7 +69,7 @@ class SourceConfig(BaseModel):
 
 
 class ScheduleConfig(BaseModel):
-    """Nightly schedule: at ``hour``:``minute`` in ``time_zone`` (default: the business time zone)."""
+    """Nightly schedule: at ``hour``:``minute`` in the business time zone (``time_zone`` may only repeat it)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -94,6 +94,39 @@ class QualityConfig(BaseModel):
     max_cut_point_change: float = Field(0.50, gt=0)
     min_buyers_for_quantiles: int = Field(100, ge=1)
     max_quarantine_share: float = Field(0.05, ge=0, le=1)
+    max_data_age_days: int = Field(3, ge=0)  # newest order older than this many days before D: stale (warn)
+
+
+class FeaturesConfig(BaseModel):
+    """Feature windows (PRODUCT.md §3): every window is the N days ending with the snapshot date D."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lookback_days: int | None = None  # frequency/monetary window; None = all history
+    short_window_days: int = 30  # behaviour columns sessions_{N}d ...
+    long_window_days: int = 90
+    complaint_window_days: int = 90  # complaints_{N}d
+
+    @model_validator(mode="after")
+    def _valid(self) -> FeaturesConfig:
+        from features.customer_features import FeatureError
+
+        try:
+            self.params()
+        except FeatureError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def params(self, **overrides: int | None) -> Any:
+        """``features.customer_features.FeatureParams`` from these settings, launchpad values over them."""
+        from features.customer_features import FeatureParams
+
+        values = {**self.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+        return FeatureParams(
+            lookback_days=values["lookback_days"],
+            windows=(values["short_window_days"], values["long_window_days"]),
+            complaint_window_days=values["complaint_window_days"],
+        )
 
 
 class Settings(BaseModel):
@@ -109,12 +142,16 @@ class Settings(BaseModel):
     catalog_paths: Literal["relative", "absolute"] = "relative"
     time_zone: str = "UTC"
     currency: str = "CNY"
+    # What the report and exports show: English or Chinese display names and headings.
+    language: Literal["en", "zh"] = "en"
     currencies: list[str] = Field(default_factory=list)
-    snapshot_start: date = date(2025, 1, 1)
+    # First snapshot date offered as a partition; None = the first business date in the data.
+    snapshot_start: date | None = None
     # DuckDB spills to disk beyond this; keeps a run's peak memory bounded (PRODUCT.md §6: < 6 GB).
     memory_limit: str = "4GB"
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     sources: dict[str, SourceConfig]
     segmentation: dict[str, Any] = Field(default_factory=dict)
     config_path: Path | None = None
@@ -150,6 +187,11 @@ class Settings(BaseModel):
             bad = sorted(v for v in src.rename.values() if v not in contract_cols)
             if bad:
                 raise ValueError(f"sources.{name}.rename maps onto unknown contract columns {bad}")
+        if self.schedule.time_zone not in (None, self.time_zone):
+            raise ValueError(
+                f"schedule.time_zone: the nightly schedule runs in the business time zone ({self.time_zone}) of "
+                f"its daily partitions; remove schedule.time_zone or set time_zone (got {self.schedule.time_zone!r})"
+            )
         if not self.currencies:
             self.currencies = [self.currency]
         elif self.currency not in self.currencies:

@@ -111,3 +111,20 @@ def read_snapshot(con: duckdb.DuckDBPyConnection, table: str, snapshot_date: dat
     if not table_exists(con, table):
         return pl.DataFrame()
     return con.sql(f'select * from "{table}" where snapshot_date = $d', params={"d": snapshot_date}).pl()
+
+
+def first_business_date(path: Path) -> date | None:
+    """The first local order date in the warehouse file, or None (no file, no orders, or it is busy)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:  # held by a writer right now: the caller falls back
+        return None
+    try:
+        if not table_exists(con, "orders"):
+            return None
+        return con.execute("select min(order_date) from orders").fetchall()[0][0]
+    finally:
+        con.close()

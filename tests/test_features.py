@@ -527,13 +527,30 @@ def test_build_refuses_odd_table_names(tmp_path: Path, table: str) -> None:
         con.close()
 
 
-def test_build_refuses_table_with_other_windows(tmp_path: Path) -> None:
+def test_snapshots_with_other_windows_share_the_table_and_read_back_their_own_columns(tmp_path: Path) -> None:
     con = make_warehouse(tmp_path / "w.duckdb", ORDERS)
     try:
         written = build_customer_features(con, D)
-        with pytest.raises(FeatureError, match="other columns"):
-            build_customer_features(con, D, FeatureParams(windows=(7, 60)))
-        assert con.sql("select count(*) from customer_features").fetchall()[0] == (written,)
+        earlier = D - timedelta(days=1)
+        build_customer_features(con, earlier, FeatureParams(windows=(7, 60), complaint_window_days=14))
+        assert cf.feature_params(con, earlier).window_names() == {"short": 7, "long": 60, "complaint": 14}
+        assert cf.feature_params(con, D).window_names() == {"short": 30, "long": 90, "complaint": 90}
+        old = cf.read_features(con, earlier)
+        assert "sessions_7d" in old.columns and "sessions_30d" not in old.columns and "complaints_14d" in old.columns
+        now = cf.read_features(con, D)
+        assert now.columns == [n for n, _ in cf.output_columns(FeatureParams())] and now.height == written
+        # rebuilding D keeps its own windows and the row count
+        assert build_customer_features(con, D) == written
+    finally:
+        con.close()
+
+
+def test_build_refuses_a_column_of_another_type(tmp_path: Path) -> None:
+    con = make_warehouse(tmp_path / "w.duckdb", ORDERS)
+    try:
+        con.execute("create table customer_features (snapshot_date date, customer_id varchar, frequency varchar)")
+        with pytest.raises(FeatureError, match=r"column\(s\) \['frequency'\] with other types"):
+            build_customer_features(con, D)
     finally:
         con.close()
 
@@ -626,7 +643,7 @@ def test_sql_file_has_header_one_statement_and_lowercase(path: Path) -> None:
     assert text.startswith(f"-- {path.stem}:"), "header comment naming what the file produces"
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("--"))
     assert "grain" in header.lower(), "the header states the grain"
-    filled = text.format(table="t", features="select 1 as x")
+    filled = text.format(table="t", columns="x", features="select 1 as x")
     assert len(duckdb.connect().extract_statements(filled)) == 1
     code = _code(text)
     upper = re.findall(r"\b(SELECT|FROM|WHERE|GROUP|ORDER|JOIN|WITH|CASE|WHEN|CAST|AND|OR|AS)\b", code)

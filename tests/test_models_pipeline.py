@@ -67,7 +67,7 @@ def _features(rows: list[tuple] = CUSTOMERS, snapshot: date = SNAPSHOT) -> pl.Da
 @pytest.fixture(scope="module")
 def fixed_result() -> SegmentationResult:
     settings = load_segmentation_settings({"rfm": {"method": "fixed"}, "clusters": {"k": 3}})
-    return segment_customers(_features(), settings)
+    return segment_customers(_features(), settings, SNAPSHOT)
 
 
 def test_output_is_features_plus_new_columns_one_row_per_customer(fixed_result: SegmentationResult) -> None:
@@ -143,8 +143,8 @@ def test_params_record_what_metadata_needs(fixed_result: SegmentationResult) -> 
 
 def test_shuffled_rows_give_the_same_result() -> None:
     settings = load_segmentation_settings({"clusters": {"k": 3}})
-    a = segment_customers(_features(), settings)
-    b = segment_customers(_features().sample(fraction=1.0, shuffle=True, seed=11), settings)
+    a = segment_customers(_features(), settings, SNAPSHOT)
+    b = segment_customers(_features().sample(fraction=1.0, shuffle=True, seed=11), settings, SNAPSHOT)
     for name in ("customers", "cut_points", "cluster_profiles", "centroids"):
         assert_frame_equal(getattr(a, name), getattr(b, name))
     assert a.warnings == b.warnings
@@ -152,9 +152,9 @@ def test_shuffled_rows_give_the_same_result() -> None:
 
 def test_previous_centroids_flow_through() -> None:
     settings = load_segmentation_settings({"clusters": {"k": 3}})
-    first = segment_customers(_features(), settings)
+    first = segment_customers(_features(), settings, SNAPSHOT)
     nxt = _features(snapshot=SNAPSHOT + timedelta(days=1))
-    second = segment_customers(nxt, settings, previous_centroids=first.centroids)
+    second = segment_customers(nxt, settings, SNAPSHOT + timedelta(days=1), previous_centroids=first.centroids)
     assert second.params["clusters"]["matched_previous"] is True
     assert_frame_equal(
         first.customers.select("customer_id", "cluster_id"), second.customers.select("customer_id", "cluster_id")
@@ -164,22 +164,22 @@ def test_previous_centroids_flow_through() -> None:
 def test_duplicate_customer_ids_are_refused() -> None:
     frame = pl.concat([_features(), _features().head(1)])
     with pytest.raises(ValueError, match=r"duplicate customer_id values, e.g. \['c01'\]"):
-        segment_customers(frame, load_segmentation_settings())
+        segment_customers(frame, load_segmentation_settings(), SNAPSHOT)
 
 
 def test_missing_columns_are_named() -> None:
     with pytest.raises(ValueError, match=r"missing columns \['is_buyer'\]"):
-        segment_customers(_features().drop("is_buyer"), load_segmentation_settings())
+        segment_customers(_features().drop("is_buyer"), load_segmentation_settings(), SNAPSHOT)
 
 
 def test_one_snapshot_at_a_time() -> None:
     frame = pl.concat([_features(CUSTOMERS[:2]), _features(CUSTOMERS[2:4], snapshot=SNAPSHOT + timedelta(days=1))])
     with pytest.raises(ValueError, match="one snapshot at a time"):
-        segment_customers(frame, load_segmentation_settings())
+        segment_customers(frame, load_segmentation_settings(), SNAPSHOT)
 
 
 def test_empty_snapshot_gives_empty_outputs() -> None:
-    result = segment_customers(_features().head(0), load_segmentation_settings())
+    result = segment_customers(_features().head(0), load_segmentation_settings(), SNAPSHOT)
     assert result.customers.height == 0
     assert result.customers.columns == [*_features().columns, *OUTPUT_COLUMNS]
     assert result.cut_points.height == 0 and result.cluster_profiles.height == 0

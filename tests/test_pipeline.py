@@ -16,8 +16,10 @@ import pytest
 import yaml
 
 from data_contracts.contracts import output_contracts
+from models.registry import builtin_registry
+from models.settings import load_segmentation_settings
 from pipelines.cli import main as cli_main
-from pipelines.definitions import build_definitions, defs
+from pipelines.definitions import build_definitions
 from pipelines.runner import QUIET, run_pipeline
 from pipelines.schedules import previous_business_day
 from publishing.catalog import connect_catalog
@@ -34,6 +36,8 @@ def write_config(root: Path, **extra: object) -> Path:
         "published_dir": "published",
         "time_zone": "Asia/Shanghai",
         "currency": "CNY",
+        # Explicit: these definitions are built before any data is loaded (see the partition-start test).
+        "snapshot_start": "2025-01-01",
         "sources": {
             "orders": {"glob": "orders/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
             "browsing": {"glob": "browsing/*"},
@@ -75,6 +79,7 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 def test_definitions_resolve_every_job_schedule_and_sensor_by_name() -> None:
+    defs = build_definitions(str(Path(__file__).resolve().parents[1] / "segments.yaml"))
     for name in ("ingest_job", "snapshot_job", "nightly_job"):
         assert defs.resolve_job_def(name).name == name
     assert defs.resolve_schedule_def("nightly_segments").cron_schedule == "0 2 * * *"
@@ -176,7 +181,8 @@ def test_backfill_of_two_days_builds_history_and_migrations(tmp_path: Path, land
     assert (pub / "customer_segments" / "snapshot_date=2026-11-19" / "part-0.parquet").exists()
 
 
-def test_nightly_schedule_requests_the_previous_business_day() -> None:
+def test_nightly_schedule_requests_the_previous_business_day(tmp_path: Path) -> None:
+    defs = build_definitions(str(write_config(tmp_path)))
     schedule = defs.resolve_schedule_def("nightly_segments")
     ctx = dg.build_schedule_context(
         scheduled_execution_time=datetime(2026, 11, 22, 18, 0, tzinfo=UTC), repository_def=defs.get_repository_def()
@@ -213,7 +219,7 @@ def test_cli_rejects_an_invalid_config_before_any_work(tmp_path: Path, capsys: p
 def test_failing_output_check_blocks_publishing_and_keeps_previous_files(
     tmp_path: Path, landing_template: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import assets.segmentation as seg_assets
+    import models.stages as seg_assets
 
     shutil.copytree(landing_template, tmp_path / "landing")
     cfg = write_config(tmp_path)
@@ -264,7 +270,9 @@ def test_committed_data_dictionary_matches_the_output_contracts() -> None:
     from publishing.dictionary import render_data_dictionary
 
     committed = (Path(__file__).resolve().parents[1] / "docs" / "data_dictionary.md").read_text(encoding="utf-8")
-    assert committed == render_data_dictionary(output_contracts().values()), "run `segments docs` to regenerate"
+    registry = builtin_registry(load_segmentation_settings())
+    expected = render_data_dictionary(output_contracts().values(), registry=registry)
+    assert committed == expected, "run `segments docs` to regenerate"
 
 
 def test_launchpad_run_config_changes_k_and_the_rfm_method(tmp_path: Path, landing_template: Path) -> None:
@@ -288,3 +296,90 @@ def test_launchpad_run_config_changes_k_and_the_rfm_method(tmp_path: Path, landi
             ).fetchall()
         )
     assert 180 < stages["at_risk"] <= 200
+
+
+def test_every_launchpad_field_set_to_another_valid_value_publishes(tmp_path: Path, landing_template: Path) -> None:
+    shutil.copytree(landing_template, tmp_path / "landing")
+    d = build_definitions(str(write_config(tmp_path)))
+    instance = dg.DagsterInstance.ephemeral()
+    assert d.resolve_job_def("ingest_job").execute_in_process(instance=instance, run_config=QUIET).success
+    features = {"lookback_days": 365, "short_window_days": 14, "long_window_days": 120, "complaint_window_days": 60}
+    segmentation = {
+        "rfm_method": "fixed",
+        "segment_map": "rfm_11",
+        "grade_method": "quantile",
+        "new_days": 20,
+        "active_days": 100,
+        "churn_days": 200,
+        "k": 4,
+        "overrides_yaml": "clusters: {n_init: 2}\nlifecycle: {new_days: 25}",
+    }
+    run_config = {
+        **QUIET,
+        "ops": {"customer_features": {"config": features}, "segmentation": {"config": segmentation}},
+    }
+    res = d.resolve_job_def("snapshot_job").execute_in_process(
+        partition_key=AS_OF.isoformat(), instance=instance, run_config=run_config, raise_on_error=False
+    )
+    failed = [e.check_name for e in res.get_asset_check_evaluations() if not e.passed and e.severity.name == "ERROR"]
+    assert res.success and not failed, failed
+    cur = pl.read_parquet(tmp_path / "published" / "current" / "customer_segments.parquet")
+    assert {"sessions_14d", "sessions_120d", "complaints_60d"} <= set(cur.columns)
+    assert not {"sessions_30d", "sessions_90d", "complaints_90d"} & set(cur.columns)
+    assert cur["cluster_id"].drop_nulls().n_unique() == 4
+    # new_days from overrides_yaml (25) wins over the field (20): the YAML is applied first, fields on top
+    # only where set -- both set lifecycle.new_days, and the explicit field is the last word.
+    new = cur.filter(pl.col("lifecycle_stage") == "new")
+    assert new.is_empty() or (AS_OF - new["first_purchase_date"].min()).days <= 20
+
+
+def test_an_invalid_launchpad_value_is_refused_before_the_run(tmp_path: Path) -> None:
+    d = build_definitions(str(write_config(tmp_path)))
+    run_config = {**QUIET, "ops": {"segmentation": {"config": {"rfm_method": "kmeans"}}}}
+    with pytest.raises(dg.DagsterInvalidConfigError, match="kmeans"):
+        d.resolve_job_def("snapshot_job").execute_in_process(
+            partition_key=AS_OF.isoformat(), instance=dg.DagsterInstance.ephemeral(), run_config=run_config
+        )
+
+
+def test_partitions_start_at_the_first_business_date_of_the_data(tmp_path: Path, landing_template: Path) -> None:
+    from assets.partitions import partition_start
+    from segments.config import load_settings
+
+    shutil.copytree(landing_template, tmp_path / "landing")
+    cfg = write_config(tmp_path, snapshot_start=None)
+    settings = load_settings(cfg)
+    assert partition_start(settings, today=date(2026, 11, 30)) == date(2026, 11, 29)  # no data yet: yesterday
+    d = build_definitions(str(cfg))
+    assert d.resolve_job_def("ingest_job").execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        first = con.execute("select min(order_date) from orders").fetchall()[0][0]
+    keys = build_definitions(str(cfg)).resolve_job_def("snapshot_job").partitions_def.get_partition_keys()
+    assert keys[0] == first.isoformat()
+
+
+def test_cli_runs_go_to_the_project_instance_and_a_future_as_of_is_refused_at_once(
+    first_run: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import time
+
+    root, _ = first_run
+    home = root / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    cfg = str(root / "segments.yaml")
+    t0 = time.perf_counter()
+    assert cli_main(["--config", cfg, "run", "--as-of", "2099-01-01"]) == 1
+    assert time.perf_counter() - t0 < 10
+    out = capsys.readouterr().out
+    assert "--as-of 2099-01-01 is outside the snapshot dates this data allows (2025-01-01 .. " in out
+    assert not home.exists()  # refused before any run was started
+
+    assert cli_main(["--config", cfg, "run", "--as-of", AS_OF.isoformat()]) == 0
+    instance = dg.DagsterInstance.from_config(str(home))
+    jobs = sorted(r.job_name for r in instance.get_runs())
+    assert jobs == ["ingest_job", "snapshot_job"]  # what `make ui` shows, with every check's details
+    snapshot_run = next(r for r in instance.get_runs() if r.job_name == "snapshot_job")
+    checks = instance.get_records_for_run(
+        snapshot_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    assert len(checks) > 10

@@ -143,3 +143,16 @@ def test_cut_point_findings_compare_with_the_previous_snapshot(con: duckdb.DuckD
     assert tc.cut_point_findings(con, D0, 0.5).success  # first snapshot
     found = tc.cut_point_findings(con, D1, 0.5)
     assert (found.success, found.examples) == (False, ("monetary:2: 100 -> 180 (+80.0%)",))
+
+
+def test_freshness_warns_when_the_newest_order_is_older_than_the_limit(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create table orders (order_id varchar, order_date date)")
+    con.execute(
+        "insert into orders values ('o1', date '2026-11-10'), ('o2', date '2026-11-17'), ('o3', date '2026-11-25')"
+    )
+    fresh = tc.freshness_findings(con, D1, 4)  # newest on or before D1 is 11-17: 4 days
+    assert fresh.success and fresh.observed == {"newest_order_date": "2026-11-17", "age_days": 4}
+    stale = tc.freshness_findings(con, D1, 3)
+    assert (stale.success, stale.severity) == (False, "warn")
+    assert stale.examples == ("newest order 2026-11-17 is 4 days before the snapshot date 2026-11-21 (limit 3)",)
+    assert not tc.freshness_findings(con, date(2026, 11, 1), 3).success  # no order at all before D

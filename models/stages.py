@@ -1,0 +1,65 @@
+"""The snapshot stages over the warehouse: read what a stage needs, call the pure model, write its tables.
+
+Each function takes the warehouse connection and the snapshot date D explicitly; the Dagster assets only
+call one of these and turn the result into metadata. Every write is a delete-then-insert of snapshot D
+(``segments.warehouse.replace_snapshot``), so re-running a stage gives the same tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from features.customer_features import feature_params, read_features
+from features.segment_reports import previous_snapshot, segment_migrations, segment_summary
+from models.pipeline import SegmentationResult, segment_customers
+from models.registry import Registry
+from models.settings import load_segmentation_settings
+from segments.warehouse import read_snapshot, replace_snapshot
+
+
+class StageError(RuntimeError):
+    """A stage cannot run; the message says which upstream to materialize first."""
+
+
+def segmentation_stage(
+    con: duckdb.DuckDBPyConnection, as_of: date, rules: Mapping[str, Any]
+) -> tuple[SegmentationResult, date | None]:
+    """Segment snapshot ``as_of`` and write customer_segments, rfm_cut_points, cluster_profiles and centroids.
+
+    ``rules`` is the ``segmentation:`` mapping (config + run overrides); window placeholders in it are
+    rendered with the windows the features of ``as_of`` were built with. Cluster ids are matched to the
+    latest earlier snapshot's centroids. Returns the result and the date of the centroids it matched
+    (None on the first snapshot).
+    """
+    features = read_features(con, as_of)
+    if features.is_empty():
+        raise StageError(f"no customer_features for {as_of}: materialize customer_features first")
+    rendered = load_segmentation_settings(rules, windows=feature_params(con, as_of).window_names())
+    prev = previous_snapshot(con, as_of, "cluster_centroids")
+    prev_centroids = read_snapshot(con, "cluster_centroids", prev) if prev else None
+    result = segment_customers(features, rendered, as_of, previous_centroids=prev_centroids)
+    replace_snapshot(con, "customer_segments", result.customers, as_of)
+    replace_snapshot(con, "rfm_cut_points", result.cut_points, as_of)
+    replace_snapshot(con, "cluster_profiles", result.cluster_profiles, as_of)
+    if result.centroids is not None and not result.centroids.is_empty():
+        replace_snapshot(con, "cluster_centroids", result.centroids, as_of)
+    return result, prev
+
+
+def summary_stage(con: duckdb.DuckDBPyConnection, as_of: date, registry: Registry) -> pl.DataFrame:
+    """Write and return segment_summary of ``as_of`` (every summarized segmentation of the registry)."""
+    summary = segment_summary(con, as_of, registry)
+    replace_snapshot(con, "segment_summary", summary, as_of)
+    return summary
+
+
+def migrations_stage(con: duckdb.DuckDBPyConnection, as_of: date, registry: Registry) -> pl.DataFrame:
+    """Write and return segment_migrations of ``as_of`` against the latest earlier snapshot."""
+    moves = segment_migrations(con, as_of, registry, previous_snapshot(con, as_of))
+    replace_snapshot(con, "segment_migrations", moves, as_of)
+    return moves
