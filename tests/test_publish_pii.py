@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from models.registry import config_registry
 from pipelines.runner import run_pipeline
 from publishing.catalog import connect_catalog
 from publishing.exports import export_segment
@@ -107,7 +108,7 @@ def pii_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dg.DagsterI
     for by in ("rfm_segment", "lifecycle_stage", "value_tier"):
         with connect_catalog(pub / "catalog.duckdb") as con:
             first = con.execute(f'select min("{by}") from customer_segments').fetchall()[0][0]
-        export_segment(pub, by=by, segment=first)
+        export_segment(pub, config_registry(), by=by, segment=first, encoding="utf-8-sig")
     return root, instance, summary
 
 
