@@ -370,26 +370,24 @@ def publish(
             _replace(tmp, final)
         for folder in sorted({final.parent for _, final in pending}):
             fsync_dir(folder)
-        report = PublishReport(published_dir=published_dir, snapshot_date=snapshot_date)
+        set_id, switched = (before.snapshot_id if before else None), False
         if switch and tmp_set is not None:
             _place_set(published_dir, tmp_set, snapshot_id, manifest)
-            changed = before is None or before.snapshot_id != snapshot_id
-            if changed:
+            switched = set_id != snapshot_id  # the same content as current: nothing to switch
+            if switched:
                 _switch_current(published_dir, snapshot_id)
-                _prune_sets(published_dir, keep={snapshot_id, *([before.snapshot_id] if before else [])})
-            report = PublishReport(published_dir, snapshot_date, snapshot_id, changed)
-        elif before is not None:
-            report = PublishReport(published_dir, snapshot_date, before.snapshot_id, False)
-        hist = dict((final.parent.parent.name, final) for _, final in pending)
+                _prune_sets(published_dir, keep={snapshot_id, *([set_id] if set_id else [])})
+            set_id = snapshot_id
+        report = PublishReport(published_dir, snapshot_date, set_id, switched)
+        history_files = {final.parent.parent.name: final for _, final in pending}
         for name, table in prepared.items():
-            cur = current_path(published_dir, name) if switch else None
-            written = hist.get(name) or (published_dir / SNAPSHOTS_DIR / str(report.snapshot_id) / f"{name}.parquet")
+            written = history_files.get(name) or published_dir / SNAPSHOTS_DIR / str(set_id) / f"{name}.parquet"
             report.tables[name] = PublishedTable(
                 table=name,
                 rows=table.num_rows,
                 bytes=written.stat().st_size if written.exists() else 0,
-                history_path=hist.get(name),
-                current_path=cur,
+                history_path=history_files.get(name),
+                current_path=current_path(published_dir, name) if switch else None,
             )
     return report
 

@@ -640,10 +640,13 @@ def test_update_current_false_writes_history_only(tmp_path, contracts):
 def test_republishing_the_same_tables_gives_byte_identical_files(tmp_path, contracts):
     day = date(2024, 1, 1)
     tables = {"segs": segs(day), "quality": quality()}
-    pub.publish(tmp_path, tables, snapshot_date=day, contracts=contracts)
+    first = pub.publish(tmp_path, tables, snapshot_date=day, contracts=contracts)
     once = snapshot_of(tmp_path)
-    pub.publish(tmp_path, tables, snapshot_date=day, contracts=contracts)
+    again = pub.publish(tmp_path, tables, snapshot_date=day, contracts=contracts)
     assert snapshot_of(tmp_path) == once
+    # the set is named by its content: the same set again, current not switched
+    assert (again.snapshot_id, again.current_switched) == (first.snapshot_id, False)
+    assert os.readlink(tmp_path / "current") == f"snapshots/{first.snapshot_id}"
 
 
 # --------------------------------------------------------------------------------------------------
