@@ -75,6 +75,13 @@ def _input_checks(source: str) -> dg.AssetChecksDefinition:
             for fam in tc.INPUT_FAMILIES
         ]
         + [
+            dg.AssetCheckSpec(
+                "accounting",
+                asset=source,
+                blocking=True,
+                description="every file adds up (read = loaded + quarantined + duplicates) and the table holds "
+                "exactly the rows this run loaded",
+            ),
             dg.AssetCheckSpec("not_empty", asset=source, description="the table has rows (warn)"),
             dg.AssetCheckSpec(
                 "quarantine_share", asset=source, description="share of this run's rows sent to quarantine is small"
@@ -87,9 +94,17 @@ def _input_checks(source: str) -> dg.AssetChecksDefinition:
         accepted = tc.accepted_from_settings(load_contract(source), settings)
         with segments.warehouse() as con:
             # The run's own start bounds "timestamp in the future" (orchestration reads the clock).
-            found = tc.input_findings(con, source, context.run.run_id, accepted, datetime.now(UTC))
+            found = tc.input_findings(
+                con,
+                source,
+                context.run.run_id,
+                accepted,
+                datetime.now(UTC),
+                sample_rows=settings.quality.input_check_sample_rows,
+            )
         context.log.info(f"{source}: validated {found.report.row_count:,} new rows in {found.report.seconds:.1f}s")
         yield from family_results(found.report, dg.AssetKey(source), tc.INPUT_FAMILIES)
+        yield _result(source, "accounting", [found.accounting], blocking=True)
         yield dg.AssetCheckResult(
             asset_key=source,
             check_name="not_empty",

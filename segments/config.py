@@ -94,7 +94,10 @@ class QualityConfig(BaseModel):
     max_cut_point_change: float = Field(0.50, gt=0)
     min_buyers_for_quantiles: int = Field(100, ge=1)
     max_quarantine_share: float = Field(0.05, ge=0, le=1)
-    max_data_age_days: int = Field(3, ge=0)  # newest order older than this many days before D: stale (warn)
+    max_data_age_days: int = Field(3, ge=0)
+    # Input suites re-check a repeatable sample of this many of a run's rows (0 = all of them): ingestion
+    # already enforced every rule on every row, the run's accounting is always verified in full.
+    input_check_sample_rows: int = Field(100_000, ge=0)  # newest order older than this many days before D: stale (warn)
 
 
 class FeaturesConfig(BaseModel):

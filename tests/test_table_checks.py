@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -156,3 +156,45 @@ def test_freshness_warns_when_the_newest_order_is_older_than_the_limit(con: duck
     assert (stale.success, stale.severity) == (False, "warn")
     assert stale.examples == ("newest order 2026-11-17 is 4 days before the snapshot date 2026-11-21 (limit 3)",)
     assert not tc.freshness_findings(con, date(2026, 11, 1), 3).success  # no order at all before D
+
+
+RUN = "0f1e2d3c-aaaa-bbbb-cccc-000000000001"
+
+
+def _ingested(con: duckdb.DuckDBPyConnection, rows: int, logged: list[tuple[str, int, int, int, int]]) -> None:
+    from ingestion.loader import ensure_schema
+
+    ensure_schema(con)
+    for i in range(rows):
+        con.execute(
+            "insert into orders by name select $id as order_id, 'c1' as customer_id, "
+            "timestamp '2026-11-20 10:00:00' as order_ts, date '2026-11-20' as order_date, 10.00 as amount, "
+            "'CNY' as currency, 'completed' as status, 'f.csv' as _file, $line as _line, $run as _run_id",
+            {"id": f"o{i}", "line": i + 2, "run": RUN},
+        )
+    for path, read, loaded, quarantined, dups in logged:
+        con.execute(
+            "insert into ingest_log by name select 'orders' as source, $p as path, $run as run_id, "
+            "$r as rows_read, $l as rows_loaded, $q as rows_quarantined, $d as duplicates_dropped",
+            {"p": path, "run": RUN, "r": read, "l": loaded, "q": quarantined, "d": dups},
+        )
+
+
+def test_input_accounting_passes_when_files_add_up_and_the_table_holds_the_run_rows(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    _ingested(con, 3, [("f.csv", 5, 3, 1, 1)])
+    found = tc.input_findings(con, "orders", RUN, {"currencies": ["CNY"]}, datetime(2026, 11, 22), sample_rows=2)
+    assert found.accounting.success, found.accounting.examples
+    assert found.report.row_count == 2  # the suite ran on a sample of the run's rows
+    assert (found.rows_read, found.rows_quarantined, found.table_rows) == (5, 1, 3)
+
+
+def test_input_accounting_catches_lost_rows_and_files_that_do_not_add_up(con: duckdb.DuckDBPyConnection) -> None:
+    _ingested(con, 2, [("f.csv", 5, 3, 1, 0)])
+    found = tc.accounting_outcome(con, "orders", RUN)
+    assert (found.success, found.severity) == (False, "blocking")
+    assert found.examples == (
+        "f.csv: read 5 != loaded 3 + quarantined 1 + duplicates 0",
+        "orders holds 2 rows of this run, the files say 3 were loaded",
+    )
