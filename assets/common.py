@@ -36,6 +36,7 @@ _DAGSTER_TYPES = {
     "timestamp": "timestamp",
     "date": "date",
     "boolean": "bool",
+    "string_list": "list<string>",
 }
 
 

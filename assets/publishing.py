@@ -6,8 +6,10 @@ import dagster as dg
 
 from assets.common import OWNERS, column_schema, markdown_table
 from assets.resources import SegmentsResource
-from data_contracts.contracts import SNAPSHOT_OUTPUTS, load_output_contract, output_contracts
+from data_contracts.contracts import SNAPSHOT_OUTPUTS, load_output_contract
 from features.customer_features import feature_params
+from models.published_columns import published_contracts
+from models.settings import load_segmentation_settings
 from publishing.outputs import run_tables, snapshot_tables
 from publishing.parquet import build_catalog, publish, published_snapshots, write_text_atomic
 from publishing.report import build_report_data, render_report
@@ -32,8 +34,8 @@ def published_tables(context: dg.AssetExecutionContext, segments: SegmentsResour
     settings = segments.settings()
     with segments.warehouse() as con:
         windows = feature_params(con, as_of).window_names()
-        tables = {**snapshot_tables(con, as_of, windows=windows), **run_tables(con)}
-    contracts = output_contracts(windows)
+        contracts = published_contracts(load_segmentation_settings(settings.segmentation), windows)
+        tables = {**snapshot_tables(con, as_of, contracts=contracts), **run_tables(con)}
     report = publish(settings.published_dir, tables, snapshot_date=as_of, contracts=contracts, history=SNAPSHOT_OUTPUTS)
     catalog = build_catalog(settings.published_dir, contracts, paths=settings.catalog_paths)
     current_updated = report.tables["customer_segments"].current_path is not None

@@ -18,8 +18,9 @@ from assets.common import OWNERS, column_schema, markdown_table
 from assets.resources import SegmentsResource
 from data_contracts.contracts import INPUT_SOURCES, load_output_contract
 from features.customer_features import anonymous_browsing_counts, build_customer_features
+from models.rule_lint import lint_rules, lint_snapshot
 from models.settings import SegmentationSettingsError, deep_merge, load_segmentation_settings
-from models.stages import migrations_stage, segmentation_stage, summary_stage
+from models.stages import group_summary_stage, migrations_stage, segmentation_stage, summary_stage
 
 INGESTION = [dg.AssetKey(s) for s in INPUT_SOURCES]
 
@@ -181,6 +182,14 @@ def _sizes_table(frame: pl.DataFrame, column: str) -> dg.MetadataValue:
             metadata=_meta("rfm_cut_points"),
         ),
         dg.AssetSpec(
+            "override_audit",
+            deps=["customer_features"],
+            kinds={"duckdb"},
+            owners=OWNERS,
+            description="One row per snapshot date and line of the overrides file: applied, expired or refused.",
+            metadata=_meta("override_audit"),
+        ),
+        dg.AssetSpec(
             "cluster_profiles",
             deps=["customer_features"],
             kinds={"duckdb"},
@@ -200,10 +209,12 @@ def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, 
     except SegmentationSettingsError as exc:
         raise dg.Failure(f"launchpad config: {exc}") from exc
     with segments.warehouse() as con:
-        result, prev = segmentation_stage(con, as_of, rules)
-    for warning in result.warnings:
-        context.log.warning(warning)
+        result, prev = segmentation_stage(con, as_of, rules, overrides_file=segments.settings().overrides_file)
     customers = result.customers
+    seg_settings = load_segmentation_settings(rules)
+    findings = [*lint_rules(seg_settings), *lint_snapshot(customers, as_of, seg_settings)]
+    for warning in [*result.warnings, *(f"{f.where}: {f.message}" for f in findings)]:
+        context.log.warning(warning)
     registry = segments.registry()
     yield dg.MaterializeResult(
         asset_key="customer_segments",
@@ -217,6 +228,17 @@ def segmentation(context: dg.AssetExecutionContext, config: SegmentationConfig, 
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings) or "none"),
             "parameters": dg.MetadataValue.json(result.params),
             "previous_centroids_from": prev.isoformat() if prev else "none (first snapshot)",
+            "rule_findings": dg.MetadataValue.md("\n".join(f"- {f.where}: {f.message}" for f in findings) or "none"),
+        },
+    )
+    audit = result.override_audit
+    yield dg.MaterializeResult(
+        asset_key="override_audit",
+        metadata={
+            "dagster/row_count": audit.height,
+            "overrides": markdown_table(
+                audit.to_dicts(), ["line", "customer_id", "field", "value", "status", "detail"]
+            ),
         },
     )
     yield dg.MaterializeResult(
@@ -258,6 +280,25 @@ def segment_summary_table(context: dg.AssetExecutionContext, segments: SegmentsR
 
 
 @dg.asset(
+    name="segment_summary_by_group",
+    deps=["customer_segments"],
+    group_name="segmentation",
+    kinds={"duckdb", "sql"},
+    owners=OWNERS,
+    description="One row per snapshot date, region (summary_group_by), segmentation and segment: customers, "
+    "share within the region and revenue.",
+    metadata=_meta("segment_summary_by_group"),
+)
+def segment_summary_by_group_table(
+    context: dg.AssetExecutionContext, segments: SegmentsResource
+) -> dg.MaterializeResult:
+    groups = tuple(load_segmentation_settings(segments.settings().segmentation).summary_group_by)
+    with segments.warehouse() as con:
+        summary = group_summary_stage(con, _snapshot_date(context), segments.registry(), groups)
+    return dg.MaterializeResult(metadata={"dagster/row_count": summary.height, "group_by": ", ".join(groups)})
+
+
+@dg.asset(
     name="segment_migrations",
     deps=["customer_segments"],
     group_name="segmentation",
@@ -283,4 +324,10 @@ def segment_migrations_table(context: dg.AssetExecutionContext, segments: Segmen
     )
 
 
-snapshot_assets = [customer_features, segmentation, segment_summary_table, segment_migrations_table]
+snapshot_assets = [
+    customer_features,
+    segmentation,
+    segment_summary_table,
+    segment_summary_by_group_table,
+    segment_migrations_table,
+]

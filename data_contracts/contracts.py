@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 CONTRACT_DIR = Path(__file__).resolve().parent
 INPUT_SOURCES: tuple[str, ...] = ("orders", "browsing", "feedback", "customers")
 
-LogicalType = Literal["string", "integer", "decimal", "double", "timestamp", "date", "boolean"]
+LogicalType = Literal["string", "integer", "decimal", "double", "timestamp", "date", "boolean", "string_list"]
 
 # Storage type of each logical type. Money is DECIMAL(18,2), never double (PRODUCT.md §6).
 SQL_TYPES: dict[str, str] = {
@@ -29,6 +29,7 @@ SQL_TYPES: dict[str, str] = {
     "timestamp": "TIMESTAMP",
     "date": "DATE",
     "boolean": "BOOLEAN",
+    "string_list": "VARCHAR[]",  # e.g. the tags a customer carries
 }
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -190,6 +191,8 @@ SNAPSHOT_OUTPUTS: tuple[str, ...] = (
     "segment_migrations",
     "rfm_cut_points",
     "cluster_profiles",
+    "override_audit",
+    "segment_summary_by_group",
 )
 RUN_OUTPUTS: tuple[str, ...] = ("data_quality", "quarantine")
 

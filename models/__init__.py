@@ -5,7 +5,8 @@ Public API (imported lazily so ``import models.settings`` stays light):
 - ``load_segmentation_settings(overrides) -> SegmentationSettings`` (defaults.yaml + overrides)
 - ``segment_customers(features, settings, as_of, previous_centroids=None) -> SegmentationResult``
 - building blocks: ``score_rfm``, ``load_segment_map``/``apply_segment_map``, ``grade_customers``,
-  ``assign_lifecycle``, ``assign_value_tier``, ``cluster_customers``.
+  ``assign_lifecycle``, ``apply_classifications`` (value tier and user classifications, tags),
+  ``cluster_customers``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _EXPORTS: dict[str, str] = {
     "apply_segment_map": "models.segment_maps",
     "grade_customers": "models.grades",
     "assign_lifecycle": "models.lifecycle",
-    "assign_value_tier": "models.value_tier",
+    "apply_classifications": "models.classifications",
     "cluster_customers": "models.clusters",
 }
 

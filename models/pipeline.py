@@ -1,4 +1,4 @@
-"""One call that segments a snapshot: RFM, segment maps, grades, lifecycle, value tier, clusters.
+"""One call that segments a snapshot: RFM, segment maps, grades, lifecycle, clusters, classifications, tags.
 
 Pure: everything it needs comes in as arguments (the features of ONE snapshot date, the settings and
 the previous snapshot's centroids); nothing reads the clock, the disk or the environment.
@@ -12,13 +12,13 @@ from typing import Any
 
 import polars as pl
 
+from models.classifications import apply_classifications, compile_settings_rules, missing_rule_columns, rule_inputs
 from models.clusters import ClusterResult, cluster_customers
 from models.grades import grade_customers
 from models.lifecycle import assign_lifecycle
 from models.rfm import score_rfm
 from models.segment_maps import apply_segment_map
 from models.settings import RfmSettings, SegmentationSettings
-from models.value_tier import assign_value_tier
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "snapshot_date",
@@ -58,12 +58,15 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 class SegmentationResult:
     """Everything one snapshot's segmentation produces."""
 
-    customers: pl.DataFrame  # features + OUTPUT_COLUMNS, one row per customer, sorted by customer_id
+    # features + OUTPUT_COLUMNS + classifications (other than value tier), tag_<name> flags and tags,
+    # one row per customer, sorted by customer_id
+    customers: pl.DataFrame
     cut_points: pl.DataFrame  # rfm_cut_points
     cluster_profiles: pl.DataFrame
     centroids: pl.DataFrame  # persist; pass back as previous_centroids next snapshot
     warnings: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)  # for metadata: random_state, k, methods...
+    override_audit: pl.DataFrame = field(default_factory=pl.DataFrame)  # filled by models.stages
 
 
 def _check_snapshot_date(features: pl.DataFrame, as_of: date) -> None:
@@ -137,12 +140,17 @@ def segment_customers(
     frame = assign_rfm_segments(rfm.frame, settings.rfm)
     frame = grade_customers(frame, settings.grades)
     frame = assign_lifecycle(frame, settings.lifecycle)
-    frame = assign_value_tier(frame, settings.value_tier)
 
     clusters: ClusterResult = cluster_customers(frame, settings.clusters, snapshot, previous_centroids)
     warnings += clusters.warnings
     frame = frame.join(clusters.assignments, on="customer_id", how="left", maintain_order="left")
-    frame = frame.select([*features.columns, *OUTPUT_COLUMNS]).sort("customer_id")
+    # Classifications and tags last: their rules may read every column above (clusters included).
+    missing = missing_rule_columns(frame, compile_settings_rules(settings), rule_inputs(settings)[0])
+    if missing:
+        warnings.append(f"classification/tag rules read columns the features lack (read as null): {missing}")
+    frame = apply_classifications(frame.sort("customer_id"), settings)
+    rule_columns = [c for c in frame.columns if c not in features.columns and c not in OUTPUT_COLUMNS]
+    frame = frame.select([*features.columns, *OUTPUT_COLUMNS, *rule_columns]).sort("customer_id")
 
     params: dict[str, Any] = {
         "snapshot_date": snapshot.isoformat(),

@@ -1,8 +1,9 @@
 """The registry of segmentations: every column of ``customer_segments`` that puts a customer in a class.
 
-One entry per segmentation (RFM segment, 8-class value map, each A/B/C grade, lifecycle stage, value
-tier, cluster, and later user classifications): its column, its ordered labels (English key, English and
-Chinese display names) and what consumes it (summary, migrations, size-drift check, export, report).
+One entry per segmentation (RFM segment, 8-class value map, each A/B/C grade, lifecycle stage, the
+classifications of the config (value tier first), cluster, and one per tag): its column, its ordered
+labels (English key, English and Chinese display names) and what consumes it (summary, migrations,
+size-drift check, export, report).
 ``segment_summary``, ``segment_migrations``, the drift and unassigned checks, ``segments export --by``,
 the report and the data dictionary all iterate this registry, so adding a segmentation is one entry.
 
@@ -57,6 +58,10 @@ class Label:
         return self.zh if language == "zh" else self.en
 
 
+# A tag is a segmentation with two labels: the SQL summary casts the boolean to 'true' / 'false'.
+TAG_LABELS = (Label("true", "Tagged", "有此标签"), Label("false", "Not tagged", "无此标签"))
+
+
 @dataclass(frozen=True)
 class Segmentation:
     """One segmentation: the column holding the label key and who consumes it."""
@@ -71,7 +76,7 @@ class Segmentation:
     drift: bool = True
     exportable: bool = True
     report: bool = True
-    kind: Literal["builtin", "classification", "prediction"] = "builtin"
+    kind: Literal["builtin", "classification", "tag", "prediction"] = "builtin"
 
     def __post_init__(self) -> None:
         for ident in (self.name, self.column):
@@ -194,16 +199,12 @@ def builtin_registry(settings: SegmentationSettings) -> Registry:
             tuple(Label(s, *LIFECYCLE_NAMES[s]) for s in LIFECYCLE_STAGES),
         )
     )
-    entries.append(
-        Segmentation(
-            "value_tier",
-            "value_tier",
-            "Value tier",
-            "客户价值层级",
-            tuple(Label(k, _humanize(k), zh) for k, zh in settings.value_tier.labels.items()),
-        )
-    )
+    for name, cls in settings.active_classifications().items():
+        labels = tuple(Label(k, v.en, v.zh) for k, v in cls.labels.items())
+        entries.append(Segmentation(name, name, cls.title.en, cls.title.zh, labels, kind="classification"))
     entries.append(Segmentation("cluster", "cluster_id", "Behaviour cluster", "行为聚类"))
+    for name, tag in settings.active_tags().items():
+        entries.append(Segmentation(f"tag_{name}", f"tag_{name}", tag.title.en, tag.title.zh, TAG_LABELS, kind="tag"))
     return Registry(tuple(entries))
 
 

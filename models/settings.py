@@ -27,6 +27,7 @@ GRADES: tuple[str, ...] = ("A", "B", "C")
 GRADE_BASES: tuple[str, ...] = ("monetary", "frequency", "engagement")
 LIFECYCLE_STAGES: tuple[str, ...] = ("prospect", "new", "reactivated", "active", "at_risk", "churned")
 ROOT = "segmentation"
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 class SegmentationSettingsError(ValueError):
@@ -147,29 +148,55 @@ class LifecycleSettings(_Strict):
         return self
 
 
-class TierRule(_Strict):
-    """One value-tier rule: ``tier`` when every column in ``when`` holds one of its values."""
+class DisplayNames(_Strict):
+    """English and Chinese display names."""
 
-    tier: str
-    when: dict[str, list[str]] = Field(min_length=1)
+    en: str = Field(min_length=1)
+    zh: str = Field(min_length=1)
 
 
-class ValueTierSettings(_Strict):
-    """Ordered first-match value tier rules, display labels and the default tier."""
+class ClassificationRule(_Strict):
+    """One rule of a classification: ``label`` when the rule ``when`` is true."""
 
-    labels: dict[str, str] = Field(min_length=1)
-    rules: list[TierRule]
+    label: str
+    when: str
+
+
+class ClassificationSettings(_Strict):
+    """A named, ordered, single-choice rule set: the first matching rule's label, else ``default``."""
+
+    enabled: bool = True
+    title: DisplayNames
+    labels: dict[str, DisplayNames] = Field(min_length=1)
+    rules: list[ClassificationRule]
     default: str
 
     @model_validator(mode="after")
-    def _tiers_known(self) -> ValueTierSettings:
+    def _labels_known(self) -> ClassificationSettings:
         known = list(self.labels)
+        for key in known:
+            if not _IDENT.match(key):
+                raise ValueError(f"labels.{key}: label keys must be lower_snake_case ASCII")
         for i, rule in enumerate(self.rules):
-            if rule.tier not in self.labels:
-                raise ValueError(f"rules.{i}.tier: unknown tier {rule.tier!r}; labels define {known}")
+            if rule.label not in self.labels:
+                raise ValueError(f"rules.{i}.label: unknown label {rule.label!r}; labels define {known}")
         if self.default not in self.labels:
-            raise ValueError(f"default: unknown tier {self.default!r}; labels define {known}")
+            raise ValueError(f"default: unknown label {self.default!r}; labels define {known}")
         return self
+
+
+class TagSettings(_Strict):
+    """A named boolean rule; a customer carries every tag whose rule is true."""
+
+    enabled: bool = True
+    title: DisplayNames
+    when: str
+
+
+class RuleLintSettings(_Strict):
+    """Per-snapshot rule warnings: a default label holding more than this share of customers."""
+
+    max_default_share: float = Field(0.9, gt=0, le=1)
 
 
 class ClusterFeature(_Strict):
@@ -215,29 +242,39 @@ class SegmentationSettings(_Strict):
     rfm: RfmSettings
     grades: GradeSettings
     lifecycle: LifecycleSettings
-    value_tier: ValueTierSettings
+    classifications: dict[str, ClassificationSettings]
+    tags: dict[str, TagSettings]
+    rule_lint: RuleLintSettings
+    summary_group_by: list[str]
     clusters: ClusterSettings
 
     @model_validator(mode="after")
-    def _tier_conditions(self) -> SegmentationSettings:
-        allowed: dict[str, tuple[str, ...]] = {
-            **{f"{b}_grade": GRADES for b in GRADE_BASES},
-            "overall_grade": GRADES,
-            "lifecycle_stage": LIFECYCLE_STAGES,
-            "rfm_segment": self.rfm.segment_map_obj().keys,
-            "value_class": self.rfm.value_map_obj().keys,
-        }
-        for i, rule in enumerate(self.value_tier.rules):
-            for column, values in rule.when.items():
-                path = f"value_tier.rules.{i}.when.{column}"
-                if column not in allowed:
-                    raise ValueError(f"{path}: unknown column; rules may use {sorted(allowed)}")
-                bad = [v for v in values if v not in allowed[column]]
-                if bad or not values:
-                    raise ValueError(
-                        f"{path}: unknown values {bad or values}; expected some of {list(allowed[column])}"
-                    )
+    def _rules_compile(self) -> SegmentationSettings:
+        from models.rule_lint import lint_rules
+
+        errors = [f for f in lint_rules(self) if f.severity == "error"]  # parses and type-checks every rule
+        if errors:
+            raise ValueError("; ".join(f"{f.where}: {f.message}" for f in errors))
         return self
+
+    @field_validator("summary_group_by")
+    @classmethod
+    def _group_columns(cls, values: list[str]) -> list[str]:
+        from data_contracts.contracts import load_output_contract
+
+        strings = [c.name for c in load_output_contract("customer_segments").columns if c.type == "string"]
+        bad = [v for v in values if v not in strings]
+        if bad:
+            raise ValueError(f"unknown grouping column(s) {bad}; string columns of customer_segments: {strings}")
+        return values
+
+    def active_classifications(self) -> dict[str, ClassificationSettings]:
+        """Enabled classifications in config order (value_tier first by default)."""
+        return {k: v for k, v in self.classifications.items() if v.enabled}
+
+    def active_tags(self) -> dict[str, TagSettings]:
+        """Enabled tags in config order."""
+        return {k: v for k, v in self.tags.items() if v.enabled}
 
 
 @cache
@@ -288,6 +325,11 @@ def load_segmentation_settings(
     """
     if overrides is not None and not isinstance(overrides, Mapping):
         raise SegmentationSettingsError(f"{ROOT}: expected a mapping, got {type(overrides).__name__}")
+    if overrides and "value_tier" in overrides:
+        raise SegmentationSettingsError(
+            f"{ROOT}.value_tier: the value tier is now a classification; move its rules under "
+            f"{ROOT}.classifications.value_tier (see docs/definitions.md, 'Classifications and tags')"
+        )
     merged = deep_merge(default_settings_dict(), overrides or {})
     key = window_key(dict(windows or {}))
     grades = merged.get("grades")

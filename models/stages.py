@@ -7,17 +7,23 @@ call one of these and turn the result into metadata. Every write is a delete-the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
 from features.customer_features import feature_params, read_features
+from features.customer_history import previous_history
+from features.group_summary import segment_summary_by_group
 from features.segment_reports import previous_snapshot, segment_migrations, segment_summary
+from models.overrides import load_overrides
 from models.pipeline import SegmentationResult, segment_customers
-from models.registry import Registry
+from models.published_columns import finalize_customers
+from models.registry import Registry, builtin_registry
 from models.settings import load_segmentation_settings
 from segments.warehouse import read_snapshot, replace_snapshot
 
@@ -27,14 +33,15 @@ class StageError(RuntimeError):
 
 
 def segmentation_stage(
-    con: duckdb.DuckDBPyConnection, as_of: date, rules: Mapping[str, Any]
+    con: duckdb.DuckDBPyConnection, as_of: date, rules: Mapping[str, Any], *, overrides_file: Path | None = None
 ) -> tuple[SegmentationResult, date | None]:
     """Segment snapshot ``as_of`` and write customer_segments, rfm_cut_points, cluster_profiles and centroids.
 
     ``rules`` is the ``segmentation:`` mapping (config + run overrides); window placeholders in it are
     rendered with the windows the features of ``as_of`` were built with. Cluster ids are matched to the
-    latest earlier snapshot's centroids. Returns the result and the date of the centroids it matched
-    (None on the first snapshot).
+    latest earlier snapshot's centroids. Manual overrides (``overrides_file``) apply last, then the
+    per-customer history columns; ``override_audit`` is written too. Returns the result (customers as
+    published) and the date of the centroids it matched (None on the first snapshot).
     """
     features = read_features(con, as_of)
     if features.is_empty():
@@ -43,7 +50,14 @@ def segmentation_stage(
     prev = previous_snapshot(con, as_of, "cluster_centroids")
     prev_centroids = read_snapshot(con, "cluster_centroids", prev) if prev else None
     result = segment_customers(features, rendered, as_of, previous_centroids=prev_centroids)
+    # Classification hook: manual overrides, then history (previous value, since when) from the last snapshot.
+    prev_date, previous = previous_history(con, as_of, builtin_registry(rendered))
+    customers, audit = finalize_customers(
+        result.customers, load_overrides(overrides_file), previous, prev_date, rendered, as_of
+    )
+    result = dataclasses.replace(result, customers=customers, override_audit=audit)
     replace_snapshot(con, "customer_segments", result.customers, as_of)
+    replace_snapshot(con, "override_audit", audit, as_of)
     replace_snapshot(con, "rfm_cut_points", result.cut_points, as_of)
     replace_snapshot(con, "cluster_profiles", result.cluster_profiles, as_of)
     if result.centroids is not None and not result.centroids.is_empty():
@@ -55,6 +69,15 @@ def summary_stage(con: duckdb.DuckDBPyConnection, as_of: date, registry: Registr
     """Write and return segment_summary of ``as_of`` (every summarized segmentation of the registry)."""
     summary = segment_summary(con, as_of, registry)
     replace_snapshot(con, "segment_summary", summary, as_of)
+    return summary
+
+
+def group_summary_stage(
+    con: duckdb.DuckDBPyConnection, as_of: date, registry: Registry, group_by: tuple[str, ...]
+) -> pl.DataFrame:
+    """Write and return segment_summary_by_group of ``as_of`` (segment sizes within each region)."""
+    summary = segment_summary_by_group(con, as_of, registry, group_by)
+    replace_snapshot(con, "segment_summary_by_group", summary, as_of)
     return summary
 
 

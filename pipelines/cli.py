@@ -55,12 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="export the customers of a segment (CSV or xlsx) for CRM import",
         description="Export the customers of one segment of the current (or --as-of) published snapshot.",
     )
-    e.add_argument(
+    which = e.add_mutually_exclusive_group(required=True)
+    which.add_argument(
         "--segment",
-        required=True,
         help="segment key or display name in English or Chinese (champions, Champions, 重要价值客户), "
         "'unassigned', or a cluster id or name",
     )
+    which.add_argument("--tag", help="tag name: export the customers carrying it, e.g. high_value_active")
     e.add_argument(
         "--by",
         default="rfm_segment",
@@ -85,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("-c", "--command", dest="statement", help="run this statement, print the result and exit")
     q.add_argument("--catalog", type=Path, help="catalog file (default: <published_dir>/catalog.duckdb)")
 
+    x = sub.add_parser("explain", help="show a customer's portrait: every label and the rule that gave it")
+    x.add_argument("customer_id")
+    x.add_argument("--as-of", type=_parse_date, help="snapshot date (default: the current published snapshot)")
+    x.add_argument("--json", action="store_true", help="print JSON (for a CRM) instead of text")
+
     d = sub.add_parser("docs", help="write the data dictionary (docs/data_dictionary.md) from the output contracts")
     d.add_argument("--out", type=Path, default=Path("docs/data_dictionary.md"))
     return p
@@ -104,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, settings)
     if args.command == "export":
         return _export(args, settings)
+    if args.command == "explain":
+        return _explain(args, settings)
     if args.command == "docs":
         return _docs(args, settings)
     if args.command == "sql":
@@ -149,27 +157,49 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     from models.registry import config_registry
-    from publishing.exports import ExportError, export_segment
+    from publishing.exports import ExportError, export_segment, export_tag
 
     registry = config_registry(settings.segmentation)
+    options = {
+        "out": args.out,
+        "fmt": args.format,
+        "encoding": args.encoding,
+        "as_of": args.as_of,
+        "moved_in": args.moved_in,
+        "language": settings.language,
+    }
     try:
-        path, rows = export_segment(
-            settings.published_dir,
-            registry,
-            by=args.by,
-            segment=args.segment,
-            out=args.out,
-            fmt=args.format,
-            encoding=args.encoding,
-            as_of=args.as_of,
-            moved_in=args.moved_in,
-            language=settings.language,
-        )
+        if args.tag:
+            path, rows = export_tag(settings.published_dir, registry, tag=args.tag, **options)
+        else:
+            path, rows = export_segment(settings.published_dir, registry, by=args.by, segment=args.segment, **options)
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     what = "moved into" if args.moved_in else "in"
-    print(f"exported {rows:,} customers {what} {args.by}={args.segment} to {path}")
+    which = f"tag {args.tag}" if args.tag else f"{args.by}={args.segment}"
+    print(f"exported {rows:,} customers {what} {which} to {path}")
+    return 0
+
+
+def _explain(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from models.explain import ExplainError, portrait, render_portrait
+    from models.settings import load_segmentation_settings
+
+    try:
+        p = portrait(
+            settings.published_dir,
+            args.customer_id,
+            load_segmentation_settings(settings.segmentation),
+            as_of=args.as_of,
+            warehouse=settings.warehouse,
+        )
+    except ExplainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(p, ensure_ascii=False, indent=2) if args.json else render_portrait(p))
     return 0
 
 

@@ -286,3 +286,12 @@ def export_segment(
     target = out or default_export_path(published_dir, name, fmt)
     path = write_table(table, target, fmt=fmt, encoding=encoding, sheet=name)
     return path, table.num_rows
+
+
+def export_tag(published_dir: Path, registry: Registry, *, tag: str, **options: Any) -> tuple[Path, int]:
+    """Export the customers carrying ``tag`` (its ``tag_<name>`` flag is true); options as ``export_segment``."""
+    name = tag.removeprefix("tag_")
+    tags = [s.name.removeprefix("tag_") for s in registry if s.kind == "tag"]
+    if name not in tags:
+        raise ExportError(f"no tag {name!r} in the config; tags: {', '.join(tags) or '(none)'}")
+    return export_segment(published_dir, registry, by=f"tag_{name}", segment="true", **options)

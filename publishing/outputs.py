@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import duckdb
@@ -30,6 +30,7 @@ def snapshot_tables(
     as_of: date,
     names: Sequence[str] = SNAPSHOT_OUTPUTS,
     windows: dict[str, int] | None = None,
+    contracts: Mapping[str, Contract] | None = None,
 ) -> dict[str, pa.Table]:
     """The published snapshot tables ``names`` (default: all of them) for ``as_of``.
 
@@ -37,8 +38,10 @@ def snapshot_tables(
     published schema does not change when an analyst picks other clustering features. A table never
     built yet (no migrations before the second snapshot) comes back empty with its contract's schema.
     Window-named columns follow ``windows`` (those the snapshot's features were built with).
+    ``contracts`` overrides the packaged ones (pass the config's, whose customer_segments has the
+    classification and tag columns).
     """
-    contracts = output_contracts(windows)
+    contracts = contracts or output_contracts(windows)
     out: dict[str, pa.Table] = {}
     for name in names:
         contract = contracts[name]

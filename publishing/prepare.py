@@ -26,6 +26,7 @@ _CANONICAL: dict[str, pa.DataType] = {
     "double": pa.float64(),
     "date": pa.date32(),
     "boolean": pa.bool_(),
+    "string_list": pa.list_(pa.string()),
 }
 
 
@@ -64,6 +65,7 @@ def _arrow_type_ok(logical: str, actual: pa.DataType) -> bool:
         "timestamp": t.is_timestamp(actual),
         "date": t.is_date(actual),
         "boolean": t.is_boolean(actual),
+        "string_list": (t.is_list(actual) or t.is_large_list(actual)) and _arrow_type_ok("string", actual.value_type),
     }[logical]
 
 

@@ -157,6 +157,8 @@ class Settings(BaseModel):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     sources: dict[str, SourceConfig]
     segmentation: dict[str, Any] = Field(default_factory=dict)
+    # Manual overrides (CSV or YAML: customer_id, field, value, reason, author, expires), applied last.
+    overrides_file: Path | None = None
     config_path: Path | None = None
 
     @field_validator("time_zone")
@@ -244,8 +246,14 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path, config_path: Path | 
         load_segmentation_settings(settings.segmentation)
     except SegmentationSettingsError as exc:
         raise ConfigError(f"{config_path or 'config'}: {exc}") from exc
-    for attr in ("landing_dir", "warehouse", "published_dir"):
-        value: Path = getattr(settings, attr)
-        if not value.is_absolute():
+    for attr in ("landing_dir", "warehouse", "published_dir", "overrides_file"):
+        value: Path | None = getattr(settings, attr)
+        if value is not None and not value.is_absolute():
             setattr(settings, attr, (base_dir / value).resolve())
+    from models.overrides import OverrideFileError, load_overrides
+
+    try:  # the file's shape is checked now; customers, fields and labels per snapshot (override_audit)
+        load_overrides(settings.overrides_file)
+    except OverrideFileError as exc:
+        raise ConfigError(f"{config_path or 'config'}: overrides_file: {exc}") from exc
     return settings

@@ -72,7 +72,12 @@ def fixed_result() -> SegmentationResult:
 
 def test_output_is_features_plus_new_columns_one_row_per_customer(fixed_result: SegmentationResult) -> None:
     out = fixed_result.customers
-    assert out.columns == [*_features().columns, *OUTPUT_COLUMNS]
+    base = [*_features().columns, *OUTPUT_COLUMNS]
+    assert out.columns[: len(base)] == base
+    # then the classifications of the config other than value tier, one flag per tag and the tag list
+    rest = out.columns[len(base) :]
+    assert rest[:2] == ["customer_source", "customer_source_name"] and rest[-1] == "tags"
+    assert "tag_high_value_active" in rest
     assert out["customer_id"].to_list() == sorted(r[0] for r in CUSTOMERS)
     assert_frame_equal(out.select(_features().columns), _features().sort("customer_id"))
 
@@ -181,5 +186,8 @@ def test_one_snapshot_at_a_time() -> None:
 def test_empty_snapshot_gives_empty_outputs() -> None:
     result = segment_customers(_features().head(0), load_segmentation_settings(), SNAPSHOT)
     assert result.customers.height == 0
-    assert result.customers.columns == [*_features().columns, *OUTPUT_COLUMNS]
+    assert result.customers.columns[: len(_features().columns) + len(OUTPUT_COLUMNS)] == [
+        *_features().columns,
+        *OUTPUT_COLUMNS,
+    ]
     assert result.cut_points.height == 0 and result.cluster_profiles.height == 0

@@ -25,7 +25,7 @@ def test_defaults_load_and_match_the_documented_values() -> None:
     assert (s.grades.method, s.grades.pareto.a, s.grades.pareto.b) == ("pareto", 0.80, 0.95)
     assert (s.grades.quantile.a, s.grades.quantile.b) == (0.20, 0.50)
     assert (s.lifecycle.new_days, s.lifecycle.active_days, s.lifecycle.churn_days) == (30, 90, 180)
-    assert s.value_tier.default == "low_value"
+    assert s.classifications["value_tier"].default == "low_value"
     assert (s.clusters.k, s.clusters.random_state, s.clusters.sample_size) == (5, 42, 50_000)
 
 

@@ -36,9 +36,20 @@ def test_builtin_registry_lists_every_segmentation_with_both_display_names() -> 
         "engagement_grade",
         "overall_grade",
         "lifecycle_stage",
+        # the classifications of the config (value tier first), the cluster, then one entry per tag
         "value_tier",
+        "customer_source",
+        "preferred_category",
+        "satisfaction",
+        "age_band",
+        "home_region",
         "cluster",
+        "tag_high_value_active",
+        "tag_recent_complainer",
+        "tag_cart_abandoner",
+        "tag_lapsing_top_customer",
     )
+    assert {s.kind for s in reg if s.name.startswith("tag_")} == {"tag"}
     rfm = reg.get("rfm_segment")
     assert rfm.label("cant_lose") == Label("cant_lose", "Can't Lose", "不能失去")
     assert rfm.resolve("不能失去") == rfm.resolve("can't lose") == "cant_lose"
@@ -48,7 +59,16 @@ def test_builtin_registry_lists_every_segmentation_with_both_display_names() -> 
         "overall_grade",
         "lifecycle_stage",
         "value_tier",
+        "customer_source",
+        "preferred_category",
+        "satisfaction",
+        "age_band",
+        "home_region",
         "cluster",
+        "tag_high_value_active",
+        "tag_recent_complainer",
+        "tag_cart_abandoner",
+        "tag_lapsing_top_customer",
     ]
     assert len(reg.where("drift")) == len(reg.names)  # every segmentation is watched for size drift
     with pytest.raises(RegistryError, match="no label 'vip'; known: champions"):
