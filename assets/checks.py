@@ -229,7 +229,21 @@ def data_freshness_check(context: dg.AssetCheckExecutionContext, segments: Segme
     return _result("customer_features", "data_freshness", [found], blocking=False)
 
 
+@dg.asset_check(
+    asset="customer_segments",
+    name="rule_lint",
+    description="no tag matches nobody or every customer, no classification default swallows more than "
+    "segmentation.rule_lint.max_default_share (warn)",
+)
+def rule_lint_check(context: dg.AssetCheckExecutionContext, segments: SegmentsResource) -> dg.AssetCheckResult:
+    rules = segments.settings().segmentation
+    with segments.warehouse() as con:
+        found = tc.rule_findings(con, date.fromisoformat(context.partition_key), rules)
+    return _result("customer_segments", "rule_lint", [found], blocking=False)
+
+
 output_checks = [
+    rule_lint_check,
     customer_segments_output_checks,
     segment_summary_output_checks,
     cut_point_drift_check,

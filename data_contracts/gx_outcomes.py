@@ -44,7 +44,7 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None
     return con.execute(sql, list(params or [])).fetchall()
 
 
-def _percent(part: int, whole: int) -> float | None:
+def _percent(part: int, whole: int | None) -> float | None:
     """Share of ``whole`` in percent (6 decimals, as GX reports it); None when there is nothing to count."""
     return round(100.0 * part / whole, 6) if whole else None
 

@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from data_contracts.contracts import load_output_contract
+from data_contracts.gx_outcomes import _percent
 from data_contracts.gx_runner import quote_identifier, run_expectations
 from data_contracts.outcomes import MAX_EXAMPLES, ExpectationOutcome, Severity, ValidationReport, jsonable
 
@@ -496,7 +497,3 @@ def _first_snapshot(check: str, expectation_type: str, columns: tuple[str, ...])
         check=check,
         observed="no previous snapshot",
     )
-
-
-def _percent(part: int, whole: int | None) -> float | None:
-    return round(100.0 * part / whole, 6) if whole else None

@@ -383,3 +383,25 @@ def freshness_findings(con: duckdb.DuckDBPyConnection, as_of: date, max_age_days
         check="data_freshness",
         observed={"newest_order_date": None if newest is None else newest.isoformat(), "age_days": age},
     )
+
+
+def rule_findings(con: duckdb.DuckDBPyConnection, as_of: date, rules: Mapping[str, Any]) -> ExpectationOutcome:
+    """Tags matching nobody or everybody, and classification defaults swallowing more than the configured
+    share, on snapshot ``as_of`` (warn; ``models.rule_lint.lint_snapshot`` does the counting)."""
+    from features.customer_features import feature_params
+    from models.rule_lint import lint_snapshot
+    from models.settings import load_segmentation_settings
+
+    settings = load_segmentation_settings(rules, windows=feature_params(con, as_of).window_names())
+    findings = lint_snapshot(con, as_of, settings)
+    return ExpectationOutcome(
+        expectation_type="expect_rules_to_split_customers",
+        columns=(),
+        success=not findings,
+        severity="warn",
+        unexpected_count=len(findings),
+        element_count=len(findings),
+        examples=tuple(f"{f.where}: {f.message}" for f in findings[:5]),
+        check="rule_lint",
+        observed=[{"code": f.code, "where": f.where, "message": f.message} for f in findings],
+    )

@@ -43,6 +43,7 @@ import duckdb
 import polars as pl
 
 from data_contracts.contracts import load_contract
+from segments.warehouse import table_exists
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 # The statements of this module, each in sql/<name>.sql.
@@ -315,14 +316,14 @@ def _record_params(con: duckdb.DuckDBPyConnection, as_of: date, params: FeatureP
 
 def feature_params(con: duckdb.DuckDBPyConnection, as_of: date) -> FeatureParams:
     """The parameters snapshot ``as_of`` was built with (the defaults for snapshots built before they were kept)."""
-    try:
-        rows = con.execute(
-            "select lookback_days, short_window_days, long_window_days, complaint_window_days from feature_params "
-            "where snapshot_date = $d",
-            {"d": as_of},
-        ).fetchall()
-    except duckdb.CatalogException:
-        rows = []
+    # Checked first: a missing table would otherwise be looked up among Python variables (replacement scan).
+    if not table_exists(con, "feature_params"):
+        return FeatureParams()
+    rows = con.execute(
+        "select lookback_days, short_window_days, long_window_days, complaint_window_days from main.feature_params "
+        "where snapshot_date = $d",
+        {"d": as_of},
+    ).fetchall()
     if not rows:
         return FeatureParams()
     row = rows[0]

@@ -208,3 +208,26 @@ def test_lint_snapshot_warns_on_silent_tags_and_swallowing_defaults() -> None:
     con.register("snap", out.with_columns(pl.col(c).alias(f"{c}_computed") for c in out.columns if c != "customer_id"))
     con.execute("create table customer_segments as select * from snap")
     assert {(f.code, f.where) for f in lint_snapshot(con, D, settings)} == codes
+
+
+def test_rule_lint_check_reports_the_snapshot_findings_as_one_warn_outcome() -> None:
+    from data_contracts.table_checks import rule_findings
+
+    rules = {"rule_lint": {"max_default_share": 0.5}}
+    settings = load_segmentation_settings(rules)
+    frame = _frame(
+        lifecycle_stage=["active", "churned", "churned", "churned"],
+        complaints_90d=[1, 1, 1, 1],
+        online_share=[0.1, 0.1, 0.1, 0.1],
+    )
+    out = apply_classifications(frame, settings)
+    con = duckdb.connect()
+    con.register("snap", out.with_columns(pl.col(c).alias(f"{c}_computed") for c in out.columns if c != "customer_id"))
+    con.execute("create table customer_segments as select * from snap")
+    found = rule_findings(con, D, rules)
+    assert (found.success, found.severity, found.check) == (False, "warn", "rule_lint")
+    assert "tags.recent_complainer: " in " ".join(found.examples)
+    assert found.unexpected_count == len(lint_snapshot(con, D, settings))
+    assert rule_findings(con, D, {"rule_lint": {"max_default_share": 1.0}, "tags": {}}).unexpected_count < (
+        found.unexpected_count
+    )
