@@ -9,7 +9,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 SEGMENTS_CONFIG ?= $(CURDIR)/segments.yaml
 export SEGMENTS_CONFIG
 
-.PHONY: install run test lint ui bench clean sample-data
+.PHONY: install run test test-crash lint ui sql bench clean sample-data
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -35,10 +35,18 @@ sample-data: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# kill -9 of a real `segments run` at every phase (several minutes; CI runs it after `make test`).
+test-crash: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m crash
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+# A read-only SQL shell on the BI catalog (views over data/published), with the duckdb Python module.
+sql: $(STAMP)
+	$(BIN)/segments sql
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

@@ -20,9 +20,10 @@ from publishing.report import build_report_data, render_report
     group_name="publish",
     kinds={"parquet", "duckdb"},
     owners=OWNERS,
-    description="One Parquet file per published table and snapshot date (history) plus current/ copies, "
-    "data_quality, quarantine and catalog.duckdb. Runs only when every blocking output check passed; "
-    "written atomically, so a failed or killed run leaves the previous version intact.",
+    description="Every published table of one snapshot date as one set: history partitions, the set folder "
+    "current/ points at (snapshot tables plus data_quality and quarantine), and catalog.duckdb. Runs only when "
+    "every blocking output check passed; current/ switches with one atomic rename, so a failed or killed run "
+    "leaves the previous set intact and readers never see two snapshots mixed.",
     metadata={"dagster/column_schema": column_schema(load_output_contract("customer_segments"))},
     # A transient file-system error (full disk freed, NFS hiccup) is worth one more try; publishing is
     # atomic and idempotent, so a retry can never leave a mix.
@@ -34,22 +35,22 @@ def published_tables(context: dg.AssetExecutionContext, segments: SegmentsResour
     with segments.warehouse() as con:
         windows = feature_params(con, as_of).window_names()
         contracts = published_contracts(load_segmentation_settings(settings.segmentation), windows)
-        snap = snapshot_tables(con, as_of, contracts=contracts)
-        run = run_tables(con)
-    report = publish(settings.published_dir, snap, snapshot_date=as_of, contracts=contracts)
-    run_report = publish(settings.published_dir, run, snapshot_date=None, contracts=contracts)
-    catalog = build_catalog(settings.published_dir, contracts)
+        tables = {**snapshot_tables(con, as_of, contracts=contracts), **run_tables(con)}
+    report = publish(settings.published_dir, tables, snapshot_date=as_of, contracts=contracts, history=SNAPSHOT_OUTPUTS)
+    catalog = build_catalog(settings.published_dir, contracts, paths=settings.catalog_paths)
+    current_updated = report.tables["customer_segments"].current_path is not None
     metadata: dict[str, object] = {
         "snapshot_date": as_of.isoformat(),
         "published_dir": dg.MetadataValue.path(str(settings.published_dir)),
         "catalog": dg.MetadataValue.path(str(catalog)),
+        "snapshot_set": report.snapshot_id or "",
         "dagster/row_count": report.tables["customer_segments"].rows,
-        "current_updated": report.tables["customer_segments"].current_path is not None,
+        "current_updated": current_updated,
     }
-    for name, t in {**report.tables, **run_report.tables}.items():
+    for name, t in report.tables.items():
         metadata[f"{name}_rows"] = t.rows
         metadata[f"{name}_bytes"] = t.bytes
-    if report.tables["customer_segments"].current_path is None:
+    if not current_updated:
         context.log.info(f"{as_of} is older than the newest published snapshot: history written, current kept")
     return dg.MaterializeResult(metadata=metadata)
 

@@ -97,7 +97,7 @@ def _grade_shares(con: duckdb.DuckDBPyConnection, src: str, row: dict[str, Any],
         agg = f'sum("{metric}")' if pareto else "count(*)"
         sql = (
             f'select cast({agg} filter (where "{metric}" >= $v) as double) / nullif(cast({agg} as double), 0) '
-            f'from read_parquet($p) where "{basis}_grade" is not null'
+            f'from read_parquet($p, hive_partitioning = true) where "{basis}_grade" is not null'
         )
         share = con.execute(sql, {"v": value, "p": src}).fetchall()[0][0]
         out[basis] = {
@@ -154,7 +154,11 @@ def portrait(
     src = _parquet(published, "customer_segments", as_of)
     con = duckdb.connect()
     try:
-        cur = con.execute("select * from read_parquet($p) where customer_id = $c", {"p": src, "c": customer_id})
+        # history files carry snapshot_date in their folder name (hive), current files as a column
+        cur = con.execute(
+            "select * from read_parquet($p, hive_partitioning = true) where customer_id = $c",
+            {"p": src, "c": customer_id},
+        )
         names = [d[0] for d in cur.description]
         found = cur.fetchall()
         if not found:
@@ -162,15 +166,15 @@ def portrait(
         row = dict(zip(names, found[0], strict=True))
         snap: date = row["snapshot_date"]
         cuts = con.execute(
-            "select metric, score, min_value, max_value from read_parquet($p) where snapshot_date = $d "
-            "order by metric, score",
+            "select metric, score, min_value, max_value from read_parquet($p, hive_partitioning = true) "
+            "where snapshot_date = $d order by metric, score",
             {"p": _parquet(published, "rfm_cut_points", as_of), "d": snap},
         ).fetchall()
         grades = _grade_shares(con, src, row, settings)
         try:
             audit = con.execute(
                 "select line, field, value, computed_value, status, detail, reason, author, expires "
-                "from read_parquet($p) where customer_id = $c order by line",
+                "from read_parquet($p, hive_partitioning = true) where customer_id = $c order by line",
                 {"p": _parquet(published, "override_audit", as_of), "c": customer_id},
             ).fetchall()
         except ExplainError:

@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--as-of", type=_parse_date, help="a published history snapshot instead of the current one")
     e.add_argument("--out", type=Path, help="output file (default: <published_dir>/exports/<by>=<segment>.<format>)")
 
+    q = sub.add_parser("sql", help="a read-only SQL shell on catalog.duckdb (views over the published tables)")
+    q.add_argument("-c", "--command", dest="statement", help="run this statement, print the result and exit")
+    q.add_argument("--catalog", type=Path, help="catalog file (default: <published_dir>/catalog.duckdb)")
+
     x = sub.add_parser("explain", help="show a customer's portrait: every label and the rule that gave it")
     x.add_argument("customer_id")
     x.add_argument("--as-of", type=_parse_date, help="snapshot date (default: the current published snapshot)")
@@ -119,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return _docs(args, settings)
     if args.command == "reingest":
         return _reingest(args, settings)
+    if args.command == "sql":
+        return _sql(args, settings)
     return 2  # pragma: no cover - argparse enforces the choices
 
 
@@ -237,6 +243,17 @@ def _reingest(args: argparse.Namespace, settings: Settings) -> int:
             print("\n".join(lines))
     print("next: `segments run` builds the snapshot from the reloaded rows")
     return 0
+
+
+def _sql(args: argparse.Namespace, settings: Settings) -> int:
+    from publishing.catalog import CATALOG_NAME, sql_shell
+
+    catalog = args.catalog or settings.published_dir / CATALOG_NAME
+    try:
+        return sql_shell(catalog, command=args.statement)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _docs(args: argparse.Namespace, settings: Settings) -> int:

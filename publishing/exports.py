@@ -114,8 +114,12 @@ def previous_snapshot_file(published_dir: Path, as_of: date) -> tuple[Path, date
 
 
 def _read(param: str) -> str:
-    """A table expression reading the Parquet file bound as ``$<param>`` (folder names are not columns)."""
-    return f"read_parquet(${param}, hive_partitioning = false)"
+    """A table expression reading the Parquet file bound as ``$<param>``.
+
+    History files leave ``snapshot_date`` to their ``snapshot_date=YYYY-MM-DD`` folder, so the folder
+    name is read as that column (a DATE); current files carry the column themselves.
+    """
+    return f"read_parquet(${param}, hive_partitioning = true)"
 
 
 def segment_filter(

@@ -166,6 +166,9 @@ class Settings(BaseModel):
     landing_dir: Path = Path("data/landing")
     warehouse: Path = Path("data/warehouse.duckdb")
     published_dir: Path = Path("data/published")
+    # Paths in catalog.duckdb views: relative (the folder can move; readers set file_search_path or run
+    # from the folder) or absolute (any working directory; rebuilt by the next run after a move).
+    catalog_paths: Literal["relative", "absolute"] = "relative"
     time_zone: str = "UTC"
     currency: str = "CNY"
     # What the report and exports show: English or Chinese display names and headings.

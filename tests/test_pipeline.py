@@ -23,6 +23,7 @@ from pipelines.cli import main as cli_main
 from pipelines.definitions import build_definitions
 from pipelines.runner import QUIET, run_pipeline
 from pipelines.schedules import previous_business_day
+from publishing.catalog import connect_catalog
 from segments.sample_data import generate
 
 AS_OF = date(2026, 11, 21)
@@ -70,9 +71,11 @@ def first_run(tmp_path_factory: pytest.TempPathFactory, landing_template: Path) 
 
 
 def _digest(folder: Path) -> dict[str, str]:
+    """History and current files (what readers see; the set folders behind current/ are named by content)."""
+    files = [p for p in folder.rglob("*.parquet") if "snapshots" not in p.parts]
     return {
         p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*.parquet"))
+        for p in sorted([*files, *(folder / "current").glob("*.parquet")])
     }
 
 
@@ -133,7 +136,7 @@ def test_published_tables_match_contracts_and_carry_no_pii(first_run: tuple[Path
         assert not {"email", "phone", "name"} & set(schema.names)
         first = contract.columns[0]
         assert schema.field(first.name).metadata[b"description"].decode() == first.description
-    with duckdb.connect(str(pub / "catalog.duckdb"), read_only=True) as cat:
+    with connect_catalog(pub / "catalog.duckdb") as cat:
         for name in output_contracts():
             assert cat.execute(f"select count(*) from {name}").fetchall()[0][0] >= 0
         shares = cat.execute("select segmentation, sum(share) from segment_summary group by 1").fetchall()
