@@ -242,7 +242,22 @@ def rule_lint_check(context: dg.AssetCheckExecutionContext, segments: SegmentsRe
     return _result("customer_segments", "rule_lint", [found], blocking=False)
 
 
+@dg.asset_check(
+    asset="model_calibration",
+    name="calibration_error",
+    description="the purchase model's holdout error is at most segmentation.prediction.calibration.max_error (warn)",
+)
+def calibration_check(context: dg.AssetCheckExecutionContext, segments: SegmentsResource) -> dg.AssetCheckResult:
+    from models.settings import load_segmentation_settings
+
+    limit = load_segmentation_settings(segments.settings().segmentation).prediction.calibration.max_error
+    with segments.warehouse() as con:
+        found = tc.calibration_findings(con, date.fromisoformat(context.partition_key), limit)
+    return _result("model_calibration", "calibration_error", [found], blocking=False)
+
+
 output_checks = [
+    calibration_check,
     rule_lint_check,
     customer_segments_output_checks,
     segment_summary_output_checks,

@@ -268,7 +268,7 @@ def segmentation(
 
 @dg.asset(
     name="segment_summary",
-    deps=["customer_segments"],
+    deps=["customer_segments", "churn_predictions"],
     group_name="segmentation",
     kinds={"duckdb", "sql"},
     owners=OWNERS,
@@ -290,7 +290,7 @@ def segment_summary_table(context: dg.AssetExecutionContext, segments: SegmentsR
 
 @dg.asset(
     name="segment_summary_by_group",
-    deps=["customer_segments"],
+    deps=["customer_segments", "churn_predictions"],
     group_name="segmentation",
     kinds={"duckdb", "sql"},
     owners=OWNERS,
@@ -309,7 +309,7 @@ def segment_summary_by_group_table(
 
 @dg.asset(
     name="segment_migrations",
-    deps=["customer_segments"],
+    deps=["customer_segments", "churn_predictions"],
     group_name="segmentation",
     kinds={"duckdb", "sql"},
     owners=OWNERS,

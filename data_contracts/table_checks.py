@@ -405,3 +405,22 @@ def rule_findings(con: duckdb.DuckDBPyConnection, as_of: date, rules: Mapping[st
         check="rule_lint",
         observed=[{"code": f.code, "where": f.where, "message": f.message} for f in findings],
     )
+
+
+def calibration_findings(con: duckdb.DuckDBPyConnection, as_of: date, max_error: float) -> ExpectationOutcome:
+    """The purchase model's holdout error above ``max_error`` (warn); passes when the model was not fitted."""
+    from models.clv import calibration_finding
+
+    table = read_snapshot(con, "model_calibration", as_of)
+    message = None if table.is_empty() else calibration_finding(table, max_error)
+    return ExpectationOutcome(
+        expectation_type="expect_holdout_error_to_be_at_most",
+        columns=(),
+        success=message is None,
+        severity="warn",
+        unexpected_count=int(message is not None),
+        element_count=table.height,
+        examples=(message,) if message else (),
+        check="calibration_error",
+        observed="not fitted" if table.is_empty() else None,
+    )

@@ -209,7 +209,14 @@ def builtin_registry(settings: SegmentationSettings) -> Registry:
 
 
 def config_registry(segmentation: Mapping[str, Any] | None = None) -> Registry:
-    """The registry under the ``segmentation:`` rules of a config: every consumer builds it here."""
+    """The registry under the ``segmentation:`` rules of a config: every consumer builds it here.
+
+    Built-in segmentations, classifications and tags (``builtin_registry``), then the prediction
+    (``predicted_churn``), which is filled after segmentation by the churn model and so has no history or
+    override columns.
+    """
+    from models.clv import prediction_segmentations
     from models.settings import load_segmentation_settings
 
-    return builtin_registry(load_segmentation_settings(segmentation or {}))
+    settings = load_segmentation_settings(segmentation or {})
+    return builtin_registry(settings).extended(*prediction_segmentations(settings))

@@ -219,7 +219,7 @@ def _clusters(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any
                 "id": r["cluster_id"],
                 "name": r["cluster_name"],
                 "customers": int(r["customers"]),
-                "share": _num(r["share"]),
+                "share": _num(r["share_of_clustered"]),
                 "features": [],
             },
         )

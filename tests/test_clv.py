@@ -374,3 +374,22 @@ def test_prediction_assets_materialize_into_customer_segments(tmp_path: Path) ->
 def duckdb_connect(path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection (usable as a context manager)."""
     return duckdb.connect(str(path), read_only=True)
+
+
+def test_calibration_check_reads_the_snapshot_table_and_warns_above_the_bound(tmp_path) -> None:
+    import duckdb
+
+    from data_contracts.table_checks import calibration_findings
+    from segments.warehouse import replace_snapshot
+
+    frame = pl.DataFrame(
+        {"frequency": [0, 0, 1, 3, 7], "holdout_purchases": [0, 1, 1, 2, 4], "predicted": [0.2, 0.2, 0.5, 2.5, 3.0]}
+    )
+    table = bucket_calibration(frame, _settings(calibration={"top_bucket": 3}), D)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    assert calibration_findings(con, D, 0.1).success  # not fitted: nothing to warn about
+    replace_snapshot(con, "model_calibration", table, D)
+    assert calibration_findings(con, D, 0.25).success
+    found = calibration_findings(con, D, 0.1)
+    assert (found.success, found.severity) == (False, "warn")
+    assert found.examples[0].startswith("purchase model holdout error 20.0% > 10%")
