@@ -22,14 +22,13 @@ import pyarrow as pa
 
 from engines.engine import SqlEngine
 from engines.sql import Statement, load_statement
-from models.classifications import apply_classifications
 from models.clusters import ClusterResult, _profiles, cluster_customers, stable_hash
 from models.pipeline import (
-    OUTPUT_COLUMNS,
     SegmentationResult,
     _check_snapshot_date,
     assign_rfm_segments,
     check_features,
+    classify_and_order,
 )
 from models.rfm import BINS, _cut_points_frame, _unit, fixed_bounds
 from models.settings import SegmentationSettings
@@ -240,10 +239,9 @@ def segment_on_engine(
     clusters = _clusters(engine, features, settings, snapshot, previous_centroids)
     warnings += clusters.warnings
     frame = frame.join(clusters.assignments, on="customer_id", how="left", maintain_order="left")
-    # Classifications and tags last, on the driver, exactly as models.pipeline.segment_customers does.
-    frame = apply_classifications(frame.sort("customer_id"), settings)
-    rule_columns = [c for c in frame.columns if c not in features.columns and c not in OUTPUT_COLUMNS]
-    frame = frame.select([*features.columns, *OUTPUT_COLUMNS, *rule_columns]).sort("customer_id")
+    # Classifications, tags, column order and prediction placeholders on the driver, as the DuckDB path does.
+    frame, rule_warnings = classify_and_order(frame, features.columns, settings)
+    warnings += rule_warnings
     frame = frame.with_columns(
         [
             pl.col(c).cast(pl.Int64)

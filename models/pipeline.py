@@ -185,6 +185,27 @@ def assign_rfm_segments(frame: pl.DataFrame, settings: RfmSettings) -> pl.DataFr
     return frame.drop(list(levels.values()))
 
 
+def classify_and_order(
+    frame: pl.DataFrame, feature_columns: list[str], settings: SegmentationSettings
+) -> tuple[pl.DataFrame, list[str]]:
+    """The last step of every engine: classifications and tags (their rules may read every column, clusters
+    included), then the published column order (features, ``OUTPUT_COLUMNS``, rule-made columns) and the churn
+    prediction columns, null until the prediction step (models/clv.py) fills them."""
+    warnings: list[str] = []
+    missing = missing_rule_columns(frame, compile_settings_rules(settings), rule_inputs(settings)[0])
+    if missing:
+        warnings.append(f"classification/tag rules read columns the features lack (read as null): {missing}")
+    frame = apply_classifications(frame.sort("customer_id"), settings)
+    rule_columns = [c for c in frame.columns if c not in feature_columns and c not in OUTPUT_COLUMNS]
+    frame = frame.select([*feature_columns, *OUTPUT_COLUMNS, *rule_columns]).sort("customer_id")
+    frame = frame.with_columns(
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in prediction_columns(settings.prediction).items()
+        if name not in frame.columns
+    )
+    return frame, warnings
+
+
 def segment_customers(
     features: pl.DataFrame,
     settings: SegmentationSettings,
@@ -207,19 +228,8 @@ def segment_customers(
     clusters: ClusterResult = cluster_customers(frame, settings.clusters, snapshot, previous_centroids)
     warnings += clusters.warnings
     frame = frame.join(clusters.assignments, on="customer_id", how="left", maintain_order="left")
-    # Classifications and tags last: their rules may read every column above (clusters included).
-    missing = missing_rule_columns(frame, compile_settings_rules(settings), rule_inputs(settings)[0])
-    if missing:
-        warnings.append(f"classification/tag rules read columns the features lack (read as null): {missing}")
-    frame = apply_classifications(frame.sort("customer_id"), settings)
-    rule_columns = [c for c in frame.columns if c not in features.columns and c not in OUTPUT_COLUMNS]
-    frame = frame.select([*features.columns, *OUTPUT_COLUMNS, *rule_columns]).sort("customer_id")
-    # Churn prediction columns, filled later by the prediction step (models/clv.py); null until then.
-    frame = frame.with_columns(
-        pl.lit(None, dtype).alias(name)
-        for name, dtype in prediction_columns(settings.prediction).items()
-        if name not in frame.columns
-    )
+    frame, rule_warnings = classify_and_order(frame, features.columns, settings)
+    warnings += rule_warnings
 
     params: dict[str, Any] = {
         "snapshot_date": snapshot.isoformat(),

@@ -276,6 +276,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     ]
     lines.append("ingestion (files processed this run; unchanged files skipped):")
     for src, info in summary.get("ingestion", {}).items():
+        if info.get("status") == "not configured":
+            lines.append(f"  {src:<10} not configured (add sources.{src} to the config to load it)")
+            continue
         lines.append(
             f"  {src:<10} files loaded {info['files_loaded']:>4}  rejected {info['files_rejected']:>2}  "
             f"rows read {info['rows_read']:>10,} = loaded {info['rows_loaded']:>10,} + quarantined "

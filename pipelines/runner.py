@@ -176,7 +176,7 @@ def run_pipeline(
             "duplicates_dropped": m.get("duplicates_dropped", 0),
             "balanced": m.get("accounting_balanced", True),
             "table_rows": m.get("dagster/row_count", 0),
-            "status": m.get("status", "OK"),
+            "status": m.get("status", "OK") if m.get("configured", True) else "not configured",
             "quarantine_reasons": m.get("quarantine_reasons", []),
             "problems": m.get("problems", []),
         }

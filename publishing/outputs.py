@@ -54,7 +54,8 @@ def snapshot_tables(
                 if r[0].endswith("_mean")
             ]
             unions = " union all ".join(
-                f"select snapshot_date, cluster_id, cluster_name, customers, share as share_of_clustered, '{f}' as feature, "
+                "select snapshot_date, cluster_id, cluster_name, customers, share as share_of_clustered, "
+                f"'{f}' as feature, "
                 f'cast("{f}_mean" as double) as mean, cast("{f}_median" as double) as median '
                 f"from cluster_profiles where snapshot_date = $d"
                 for f in features

@@ -11,13 +11,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 import yaml
 
 from pipelines.cli import main as cli_main
 from pipelines.runner import run_pipeline
+from publishing.catalog import connect_catalog
 from segments.sample_data import generate
 
 AS_OF = date(2026, 11, 21)
@@ -151,7 +151,7 @@ def test_explain_shows_the_rule_the_override_and_the_history(user_run, capsys: p
     assert cli_main(["--config", str(cfg), "explain", cid, "--as-of", BEFORE.isoformat()]) == 0
     text = capsys.readouterr().out
     assert f"snapshot {BEFORE.isoformat()}" in text and "spend_band" in text and "大客户" in text
-    with duckdb.connect(str(root / "published" / "catalog.duckdb"), read_only=True) as cat:
+    with connect_catalog(root / "published" / "catalog.duckdb") as cat:  # views hold relative paths
         assert cat.execute("select count(*) from override_audit_history").fetchall()[0][0] == 10
 
 
