@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -47,7 +48,13 @@ def _published(root: Path) -> dict[str, pl.DataFrame]:
         if any(part.split(".")[0] in ("quarantine", "data_quality") for part in path.parts[-2:]):
             continue
         frame = pl.read_parquet(path)
-        out[path.relative_to(root / "published").as_posix()] = frame.sort(frame.columns)
+        # A snapshot set's folder is named by a hash of all its tables, quarantine included: drop the hash.
+        name = re.sub(
+            r"^snapshots/(\d{4}-\d{2}-\d{2})-[0-9a-f]+/",
+            r"snapshots/\1/",
+            path.relative_to(root / "published").as_posix(),
+        )
+        out[name] = frame.sort(frame.columns)
     return out
 
 
