@@ -41,7 +41,7 @@ def kill_on_call(owner: Any, name: str, *, nth: int = 1, after: bool = False) ->
 
 def install(phase: str) -> None:
     """Arm the kill for ``phase`` (see ``PHASES``)."""
-    import assets.segmentation
+    from models import stages
     from data_contracts import table_checks
     from ingestion.loader import Ingestor
     from publishing import atomic, catalog
@@ -50,7 +50,7 @@ def install(phase: str) -> None:
         # one new file committed, the next one inside its transaction
         "ingest": lambda: kill_on_call(Ingestor, "_insert", nth=2, after=True),
         "checks": lambda: kill_on_call(table_checks, "input_findings"),
-        "segmentation": lambda: kill_on_call(assets.segmentation, "segment_customers"),
+        "segmentation": lambda: kill_on_call(stages, "segment_customers"),
         # publishing: history temp files, the set folder's files, history renames, set folder rename,
         # the symlink switch, pruning the old sets, the catalog rebuild
         "publish_history": lambda: kill_on_call(atomic, "_write_parquet", nth=3),
