@@ -2,9 +2,10 @@
 
 What runs as SQL on the engine (distributed on Spark): the distinct-value RFM score table, the distinct-value
 grade table, every customer's scores, grades and lifecycle stage (``sql/customer_scores.sql``), and the
-nearest-centroid cluster assignment. What runs on the driver: choosing the clustering sample and fitting
-KMeans on it (``models.clusters``), the segment-map and value-tier lookups (``models.pipeline``,
-``models.classifications``), cluster profiles and cut points, all on the collected per-customer rows, which
+nearest-centroid cluster assignment, and the classifications and tags (value tier included; the rule
+compiler's select in the engine's dialect, ``engines/rules.py``). What runs on the driver: choosing the
+clustering sample and fitting KMeans on it (``models.clusters``), the segment-map lookups
+(``models.pipeline``), cluster profiles and cut points, all on the collected per-customer rows, which
 publishing needs as one frame anyway. The rules themselves live in ``models/``; the SQL forms are
 parity-tested against them (tests/test_spark_statements.py, tests/test_spark_parity.py).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from datetime import date
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import polars as pl
 import pyarrow as pa
 
 from engines.engine import SqlEngine
+from engines.rules import evaluate_rules_on_engine
 from engines.sql import Statement, load_statement
 from models.clusters import ClusterResult, _profiles, cluster_customers, stable_hash
 from models.pipeline import (
@@ -239,8 +242,11 @@ def segment_on_engine(
     clusters = _clusters(engine, features, settings, snapshot, previous_centroids)
     warnings += clusters.warnings
     frame = frame.join(clusters.assignments, on="customer_id", how="left", maintain_order="left")
-    # Classifications, tags, column order and prediction placeholders on the driver, as the DuckDB path does.
-    frame, rule_warnings = classify_and_order(frame, features.columns, settings)
+    # Classifications and tags compiled for the engine and evaluated there; column order and prediction
+    # placeholders as the DuckDB path does.
+    frame, rule_warnings = classify_and_order(
+        frame, features.columns, settings, evaluate=partial(evaluate_rules_on_engine, engine)
+    )
     warnings += rule_warnings
     frame = frame.with_columns(
         [

@@ -3,12 +3,14 @@
 A classification is a ``case when <rule 1> then <label 1> ... else <default> end``; a tag is
 ``coalesce(<rule>, false)``. Rules read the columns of ``customer_segments`` that exist before any
 classification runs (features, scores, segments, grades, stage, cluster: the *rule inputs*); tag rules
-may also read the classification columns. The same SQL runs on DuckDB here and on any engine that
-takes bound parameters (the Spark engine), so a rule is written once.
+may also read the classification columns. The select is compiled from the same parse trees for DuckDB
+(run here by default) or for Spark SQL (run by ``engines.segmentation`` when ``engine: spark``), so a rule
+is written once and its values are bound on both engines.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -17,7 +19,7 @@ import duckdb
 import polars as pl
 
 from data_contracts.contracts import load_output_contract
-from models.rules import Rule, RuleError, SqlParams, compile_rule, matches, to_sql
+from models.rules import PSEUDO_COLUMNS, Dialect, Rule, RuleError, SqlParams, compile_rule, matches, to_sql
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -115,43 +117,72 @@ def _is_ident(name: str) -> bool:
     return name.isascii() and name.replace("_", "a").isalnum() and name[:1].isalpha() and name == name.lower()
 
 
-def classification_sql(rules: CompiledRules, source: str = "frame") -> tuple[str, dict[str, Any]]:
+_STRING_TYPE = {"duckdb": "varchar", "spark": "string"}
+
+
+def classification_sql(
+    rules: CompiledRules, source: str = "frame", dialect: Dialect = "duckdb"
+) -> tuple[str, dict[str, Any]]:
     """One select giving ``customer_id``, every classification key and every tag flag, by customer_id.
 
-    Identifiers come from validated config names; every literal (rule values and label keys) is bound.
+    Written for ``dialect`` (DuckDB or Spark SQL) from the same parse trees. Identifiers come from
+    validated config names; every literal (rule values and label keys) is bound, never spliced.
     """
-    params = SqlParams()
+    params = SqlParams(dialect=dialect)
+    q = params.quote
     cases = []
     for cls in rules.classifications:
         whens = " ".join(f"when {to_sql(rule.tree, params)} then {params.bind(label)}" for label, rule in cls.rules)
         body = f"case {whens} else {params.bind(cls.default)} end" if whens else params.bind(cls.default)
-        cases.append(f'cast({body} as varchar) as "{cls.name}"')
-    tags = [f'coalesce({to_sql(rule.tree, params)}, false) as "{tag_column(name)}"' for name, rule in rules.tags]
+        cases.append(f"cast({body} as {_STRING_TYPE[dialect]}) as {q(cls.name)}")
+    tags = [f"coalesce({to_sql(rule.tree, params)}, false) as {q(tag_column(name))}" for name, rule in rules.tags]
     inner = ", ".join(["*", *cases])
-    outer = ", ".join(["customer_id", *(f'"{c.name}"' for c in rules.classifications), *tags])
-    sql = f'with classified as (select {inner} from "{source}") select {outer} from classified order by customer_id'
+    outer = ", ".join([q("customer_id"), *(q(c.name) for c in rules.classifications), *tags])
+    order = q("customer_id")
+    sql = f"with classified as (select {inner} from {q(source)}) select {outer} from classified order by {order}"
     return sql, params.values
 
 
-def apply_classifications(frame: pl.DataFrame, settings: SegmentationSettings) -> pl.DataFrame:
-    """Add every classification (``<name>``, ``<name>_name``), every ``tag_<name>`` and the ``tags`` list.
+# Runs the compiled select on some engine: (rule input rows, compiled rules) -> rows of classification_sql.
+RuleEvaluator = Callable[[pl.DataFrame, "CompiledRules"], pl.DataFrame]
 
-    ``frame`` holds one snapshot (``snapshot_date`` is read by the ``age``/``snapshot_year`` columns)
-    sorted by ``customer_id``; rows keep their order. Computed in DuckDB from the compiled SQL.
-    """
-    rules = compile_settings_rules(settings)
+
+def evaluate_on_duckdb(source: pl.DataFrame, rules: CompiledRules) -> pl.DataFrame:
+    """The classification select on a private in-memory DuckDB over ``source``."""
     sql, params = classification_sql(rules)
-    types, _ = rule_inputs(settings)
-    missing = missing_rule_columns(frame, rules, types)
-    source = frame.sort("customer_id").with_columns(
-        pl.lit(None, dtype=_POLARS_TYPES[types[c]]).alias(c) for c in missing
-    )
     con = duckdb.connect()
     try:
         con.register("frame", source.to_arrow())
-        out = con.sql(sql, params=params).pl()
+        return con.sql(sql, params=params).pl()
     finally:
         con.close()
+
+
+def rule_input_frame(frame: pl.DataFrame, rules: CompiledRules, settings: SegmentationSettings) -> pl.DataFrame:
+    """``customer_id`` and the columns the rules read, sorted by customer_id; a rule input the frame lacks
+    (a source not delivered) is a typed null column, so the rules on it match nobody."""
+    types, _ = rule_inputs(settings)
+    used = rule_columns(rules)
+    missing = missing_rule_columns(frame, rules, types)
+    present = [c for c in frame.columns if c in used and c != "customer_id"]
+    return (
+        frame.select("customer_id", *present)
+        .with_columns(pl.lit(None, dtype=_POLARS_TYPES[types[c]]).alias(c) for c in missing)
+        .sort("customer_id")
+    )
+
+
+def apply_classifications(
+    frame: pl.DataFrame, settings: SegmentationSettings, evaluate: RuleEvaluator = evaluate_on_duckdb
+) -> pl.DataFrame:
+    """Add every classification (``<name>``, ``<name>_name``), every ``tag_<name>`` and the ``tags`` list.
+
+    ``frame`` holds one snapshot (``snapshot_date`` is read by the ``age``/``snapshot_year`` columns)
+    sorted by ``customer_id``; rows keep their order. The compiled SQL runs where ``evaluate`` runs it
+    (DuckDB by default; ``engines.segmentation`` passes the Spark engine's evaluator).
+    """
+    rules = compile_settings_rules(settings)
+    out = evaluate(rule_input_frame(frame, rules, settings), rules)
     if out["customer_id"].to_list() != frame["customer_id"].to_list():
         raise ValueError("apply_classifications: frame must be sorted by customer_id with unique ids")
     new_cols: list[pl.Series] = []
@@ -175,8 +206,8 @@ _POLARS_TYPES: dict[str, pl.DataType] = {
 }
 
 
-def missing_rule_columns(frame: pl.DataFrame, rules: CompiledRules, types: Mapping[str, str]) -> list[str]:
-    """Rule inputs the frame lacks (a source not delivered): read as null, so those rules match nobody."""
+def rule_columns(rules: CompiledRules) -> set[str]:
+    """Every column some rule reads (the pseudo-columns ``age``/``snapshot_year`` as the columns behind them)."""
     used: set[str] = set()
     for cls in rules.classifications:
         for _, rule in cls.rules:
@@ -185,7 +216,13 @@ def missing_rule_columns(frame: pl.DataFrame, rules: CompiledRules, types: Mappi
         used |= rule.columns()
     if used & {"age", "snapshot_year"}:
         used |= {"snapshot_date", "birth_year"}
-    return sorted(c for c in used if c in types and c not in frame.columns)
+    produced = {c.name for c in rules.classifications}
+    return used - produced - set(PSEUDO_COLUMNS)
+
+
+def missing_rule_columns(frame: pl.DataFrame, rules: CompiledRules, types: Mapping[str, str]) -> list[str]:
+    """Rule inputs the frame lacks (a source not delivered): read as null, so those rules match nobody."""
+    return sorted(c for c in rule_columns(rules) if c in types and c not in frame.columns)
 
 
 def tags_list_expr(tag_names: list[str]) -> pl.Expr:
@@ -213,10 +250,13 @@ __all__ = [
     "CompiledClassification",
     "CompiledRules",
     "RuleError",
+    "RuleEvaluator",
     "apply_classifications",
     "classification_sql",
     "compile_settings_rules",
+    "evaluate_on_duckdb",
     "explain_rules",
+    "rule_input_frame",
     "rule_inputs",
     "tag_column",
 ]

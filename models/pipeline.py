@@ -12,7 +12,14 @@ from typing import Any
 
 import polars as pl
 
-from models.classifications import apply_classifications, compile_settings_rules, missing_rule_columns, rule_inputs
+from models.classifications import (
+    RuleEvaluator,
+    apply_classifications,
+    compile_settings_rules,
+    evaluate_on_duckdb,
+    missing_rule_columns,
+    rule_inputs,
+)
 from models.clusters import ClusterResult, cluster_customers
 from models.clv import prediction_columns
 from models.grades import grade_customers
@@ -186,16 +193,20 @@ def assign_rfm_segments(frame: pl.DataFrame, settings: RfmSettings) -> pl.DataFr
 
 
 def classify_and_order(
-    frame: pl.DataFrame, feature_columns: list[str], settings: SegmentationSettings
+    frame: pl.DataFrame,
+    feature_columns: list[str],
+    settings: SegmentationSettings,
+    evaluate: RuleEvaluator = evaluate_on_duckdb,
 ) -> tuple[pl.DataFrame, list[str]]:
     """The last step of every engine: classifications and tags (their rules may read every column, clusters
-    included), then the published column order (features, ``OUTPUT_COLUMNS``, rule-made columns) and the churn
-    prediction columns, null until the prediction step (models/clv.py) fills them."""
+    included; the compiled select runs where ``evaluate`` runs it), then the published column order
+    (features, ``OUTPUT_COLUMNS``, rule-made columns) and the churn prediction columns, null until the
+    prediction step (models/clv.py) fills them."""
     warnings: list[str] = []
     missing = missing_rule_columns(frame, compile_settings_rules(settings), rule_inputs(settings)[0])
     if missing:
         warnings.append(f"classification/tag rules read columns the features lack (read as null): {missing}")
-    frame = apply_classifications(frame.sort("customer_id"), settings)
+    frame = apply_classifications(frame.sort("customer_id"), settings, evaluate)
     rule_columns = [c for c in frame.columns if c not in feature_columns and c not in OUTPUT_COLUMNS]
     frame = frame.select([*feature_columns, *OUTPUT_COLUMNS, *rule_columns]).sort("customer_id")
     frame = frame.with_columns(

@@ -27,7 +27,9 @@ position, so each refusal points at the offending token with a caret; and the SQ
 already write (``=``, ``<>``, ``between``, ``is null``, single-quoted strings) needs no translation,
 which Python's ``ast`` cannot parse and sqlglot would accept along with hundreds of constructs we refuse.
 
-Literals become bound parameters (``$p1``...) of the compiled SQL, never text. Null semantics follow SQL
+The same tree compiles to DuckDB SQL or Spark SQL (``SqlParams(dialect=...)``): the two differ only in
+how identifiers are quoted and how a parameter is marked (``$p1`` / ``:p1``). Literals become bound
+parameters of the compiled SQL, never text, on both engines. Null semantics follow SQL
 (three-valued logic); a rule *matches* only when it is true. ``/`` is real division and gives null when
 dividing by zero, in SQL and in Python alike.
 """
@@ -37,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from models.rule_parser import (
     COMPARE,
@@ -57,10 +59,15 @@ from models.rule_parser import (
 
 # Columns computed from the snapshot date, usable in every rule (documented in docs/definitions.md).
 PSEUDO_COLUMNS: dict[str, str] = {"snapshot_year": "integer", "age": "integer"}
-_PSEUDO_SQL = {
-    "snapshot_year": 'cast(extract(year from "snapshot_date") as bigint)',
-    "age": '(cast(extract(year from "snapshot_date") as bigint) - "birth_year")',
+_PSEUDO_SQL = {  # {snapshot_date} and {birth_year} are filled with the dialect's quoted identifiers
+    "snapshot_year": "cast(extract(year from {snapshot_date}) as bigint)",
+    "age": "(cast(extract(year from {snapshot_date}) as bigint) - {birth_year})",
 }
+
+Dialect = Literal["duckdb", "spark"]
+DIALECTS: tuple[str, ...] = ("duckdb", "spark")
+_QUOTE = {"duckdb": '"', "spark": "`"}
+_MARKER = {"duckdb": "$", "spark": ":"}
 
 # ---------------------------------------------------------------------------------------------- types
 
@@ -218,26 +225,53 @@ def _children(node: Node) -> tuple[Node, ...]:
 # ---------------------------------------------------------------------------------------------- SQL
 
 
-class SqlParams:
-    """Collects bound values and hands out DuckDB-style ``$name`` placeholders."""
+def quote_identifier(name: str, dialect: Dialect = "duckdb") -> str:
+    """``name`` quoted for ``dialect``; only lower_snake_case ASCII names (what the tokenizer and the config
+    validation let through) are accepted, so quoting never has to escape anything."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown SQL dialect {dialect!r}; expected one of {list(DIALECTS)} (config key: engine)")
+    plain = name.isascii() and name == name.lower() and name.replace("_", "a").isalnum()
+    if not (plain and not name[:1].isdigit()):
+        raise ValueError(f"{name!r} is not a plain column name (lower_snake_case ASCII)")
+    return _QUOTE[dialect] + name + _QUOTE[dialect]
 
-    def __init__(self, prefix: str = "p") -> None:
+
+class SqlParams:
+    """Collects bound values and hands out placeholders in the dialect's form (``$p1`` DuckDB, ``:p1`` Spark)."""
+
+    def __init__(self, prefix: str = "p", dialect: Dialect = "duckdb") -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown SQL dialect {dialect!r}; expected one of {list(DIALECTS)} (config key: engine)")
         self.prefix = prefix
+        self.dialect: Dialect = dialect
         self.values: dict[str, Any] = {}
 
     def bind(self, value: Any) -> str:
         """A placeholder for ``value``."""
         name = f"{self.prefix}{len(self.values) + 1}"
         self.values[name] = value
-        return f"${name}"
+        return f"{_MARKER[self.dialect]}{name}"
+
+    def quote(self, name: str) -> str:
+        """A column name quoted for this dialect."""
+        return quote_identifier(name, self.dialect)
 
 
 def to_sql(node: Node, params: SqlParams) -> str:
-    """SQL text of ``node``: identifiers from the checked tree (quoted), every literal bound."""
+    """SQL text of ``node`` in ``params.dialect``: identifiers from the checked tree (quoted), every literal bound.
+
+    The text is the same on both dialects apart from quoting and markers: every operator used here
+    (comparisons, ``and``/``or``/``not``, ``+ - *``, ``in``, ``between``, ``is null``, ``nullif``, ``cast``,
+    ``extract``) means the same on DuckDB and Spark; ``/`` goes through DOUBLE on both.
+    """
     if isinstance(node, Lit):
         return params.bind(node.value)
     if isinstance(node, Col):
-        return _PSEUDO_SQL.get(node.name, '"' + node.name + '"')  # names are [a-z_][a-z0-9_]*, never quoted
+        if node.name in _PSEUDO_SQL:
+            return _PSEUDO_SQL[node.name].format(
+                snapshot_date=params.quote("snapshot_date"), birth_year=params.quote("birth_year")
+            )
+        return params.quote(node.name)
     if isinstance(node, Unary):
         return f"(not {to_sql(node.operand, params)})" if node.op == "not" else f"(- {to_sql(node.operand, params)})"
     if isinstance(node, Binary):
@@ -339,11 +373,13 @@ def matches(rule: Rule, row: Mapping[str, Any]) -> bool:
 
 
 __all__ = [
+    "DIALECTS",
     "NUMERIC",
     "PSEUDO_COLUMNS",
     "Between",
     "Binary",
     "Col",
+    "Dialect",
     "InList",
     "IsNull",
     "Lit",
@@ -357,6 +393,7 @@ __all__ = [
     "evaluate",
     "matches",
     "parse_rule",
+    "quote_identifier",
     "referenced_columns",
     "to_sql",
     "tokenize",
