@@ -8,6 +8,7 @@ decimals, integers, dates and labels exactly, doubles within 1e-9.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -25,10 +26,10 @@ from segments.config import settings_from_dict
 from segments.sample_data import generate
 
 try:
-    from tests.conftest_features_helpers import customer, event, feedback_row, make_warehouse, order
+    from tests.conftest_features_helpers import customer, event, feedback_row, insert_rows, order
     from tests.spark_helpers import make_engine
 except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from conftest_features_helpers import customer, event, feedback_row, make_warehouse, order
+    from conftest_features_helpers import customer, event, feedback_row, insert_rows, order
     from spark_helpers import make_engine
 
 D = date(2026, 11, 21)
@@ -38,12 +39,34 @@ SOURCES = {
     "feedback": {"glob": "feedback/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
     "customers": {"glob": "customers/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
 }
-# Another corner of the settings: fixed RFM thresholds, quantile grades, everyone clustered, two bases.
+# Another corner of the settings: fixed RFM thresholds, quantile grades, everyone clustered, two bases,
+# and a user classification and tags using the operators the shipped rules do not (arithmetic, division,
+# decimal and date literals, not in, not between, is null, age).
 VARIANT = {
     "rfm": {"method": "fixed"},
     "grades": {"method": "quantile", "overall_bases": ["monetary", "engagement"]},
     "lifecycle": {"new_days": 14, "active_days": 60, "churn_days": 120},
     "clusters": {"population": "all", "k": 4},
+    "classifications": {
+        "spend_band": {
+            "title": {"en": "Spend band", "zh": "消费档"},
+            "labels": {k: {"en": k, "zh": k} for k in ("big", "mid", "small")},
+            "rules": [
+                {"label": "big", "when": "monetary >= 1000.00 and frequency >= 3 and cluster_id is not null"},
+                {"label": "mid", "when": "monetary / frequency between 50 and 999.99 or overall_grade = 'B'"},
+            ],
+            "default": "small",
+        }
+    },
+    "tags": {
+        name: {"title": {"en": name, "zh": name}, "when": when}
+        for name, when in (
+            ("recent_rated", "last_purchase_date >= date '2026-10-01' and avg_rating is not null"),
+            ("young_or_unknown", "age < 35 or birth_year is null"),
+            ("odd_spend", "-monetary + frequency * 2 < -100.5 and lifecycle_stage not in ('new', 'churned')"),
+            ("not_mid", "not spend_band = 'mid' and value_tier <> 'general' and recency_days not between 0 and 30"),
+        )
+    },
 }
 
 
@@ -61,9 +84,10 @@ def _sample_warehouse(root: Path) -> Path:
     return settings.warehouse
 
 
-def _edge_warehouse(root: Path) -> Path:
-    """Planted edge cases: quintile ties, NULLs, refunds past the sale, midnight and time-zone boundaries,
-    window edges, one-order customers, prospects known only from browsing, feedback or a record."""
+def _add_edge_cases(path: Path) -> None:
+    """Planted edge cases added to the sample warehouse (ids of their own): quintile ties, NULLs, refunds past
+    the sale, midnight and time-zone boundaries, window edges, one-order customers, prospects known only from
+    browsing, feedback or a record."""
     orders = []
     for i, amount in enumerate(
         ["10.00", "10.00", "20.00", "20.00", "30.00", "30.00", "40.00", "40.00", "50.00", "50.00"]
@@ -98,26 +122,55 @@ def _edge_warehouse(root: Path) -> Path:
         feedback_row("fb2", "gap", "2026-11-02", "complaint", rating=1, nps=3),
     ]
     customers = [customer("record_only", "2026-01-01", region="east"), customer("late", "2026-11-25")]
-    path = root / "edge.duckdb"
-    make_warehouse(path, orders=orders, browsing=browsing, feedback=feedback, customers=customers).close()
+    con = duckdb.connect(str(path))
+    for table, rows in (("orders", orders), ("browsing", browsing), ("feedback", feedback), ("customers", customers)):
+        insert_rows(con, table, rows)
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One warehouse holding the sample data and the planted edge cases, so each engine runs once per settings."""
+    path = _sample_warehouse(tmp_path_factory.mktemp("parity"))
+    _add_edge_cases(path)
     return path
 
 
-@pytest.fixture(scope="module", params=["sample", "edge"])
-def warehouse(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp(request.param)
-    return _sample_warehouse(root) if request.param == "sample" else _edge_warehouse(root)
+@dataclass(frozen=True)
+class Runs:
+    """One engine's features and its segmentation under the default and the variant settings."""
+
+    features: pl.DataFrame
+    default: SegmentationResult
+    variant: SegmentationResult
 
 
-def _duckdb_path(
-    path: Path, overrides: dict, previous: pl.DataFrame | None = None
-) -> tuple[pl.DataFrame, SegmentationResult]:
-    con = duckdb.connect(str(path))
+@pytest.fixture(scope="module")
+def duckdb_runs(warehouse: Path) -> Runs:
+    """The reference: what ``engine: duckdb`` runs (the variant matches ids to the default's centroids)."""
+    con = duckdb.connect(str(warehouse))
     con.execute("set TimeZone = 'UTC'")
     build_customer_features(con, D)
     features = read_features(con, D)
     con.close()
-    return features, segment_customers(features, load_segmentation_settings(overrides), D, previous_centroids=previous)
+    default = segment_customers(features, load_segmentation_settings({}), D)
+    variant = segment_customers(features, load_segmentation_settings(VARIANT), D, previous_centroids=default.centroids)
+    return Runs(features, default, variant)
+
+
+@pytest.fixture(scope="module")
+def spark_runs(warehouse: Path, duckdb_runs: Runs, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    """What ``engine: spark`` runs: features and segmentation (classifications and tags included) on Spark."""
+    spark = make_engine("spark")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    sources = export_sources(con, tmp_path_factory.mktemp("staging"))
+    con.close()
+    features = features_on_engine(spark, sources, D)
+    default = segment_features(spark, features, load_segmentation_settings({}), D, registered=True)
+    variant = segment_features(
+        spark, features, load_segmentation_settings(VARIANT), D, duckdb_runs.default.centroids, registered=True
+    )
+    return Runs(features, default, variant)
 
 
 def _assert_same(want: SegmentationResult, got: SegmentationResult) -> None:
@@ -129,21 +182,32 @@ def _assert_same(want: SegmentationResult, got: SegmentationResult) -> None:
         assert want.customers[column].equals(got.customers[column]), column
 
 
-def test_both_engines_give_the_same_snapshot(warehouse: Path, tmp_path: Path) -> None:
-    want_features, want = _duckdb_path(warehouse, {})
-    spark = make_engine("spark")
-    con = duckdb.connect(str(warehouse), read_only=True)
-    sources = export_sources(con, tmp_path / "staging")
-    con.close()
-    got_features = features_on_engine(spark, sources, D)
-    assert_frame_equal(got_features, want_features, check_exact=False, abs_tol=1e-9, rel_tol=0)
-    got = segment_features(spark, got_features, load_segmentation_settings({}), D, registered=True)
-    _assert_same(want, got)
-    assert want.customers["cluster_id"].drop_nulls().n_unique() >= 2  # clustering really happened
+def _rule_columns(result: SegmentationResult, settings: dict) -> list[str]:
+    rules = load_segmentation_settings(settings)
+    names = list(rules.active_classifications())
+    return [*names, *(f"{n}_name" for n in names), *(f"tag_{t}" for t in rules.active_tags()), "tags"]
 
-    # other methods and windows, and ids matched to the previous snapshot's centroids
-    _, want_variant = _duckdb_path(warehouse, VARIANT, previous=want.centroids)
-    got_variant = segment_features(
-        spark, got_features, load_segmentation_settings(VARIANT), D, want.centroids, registered=True
-    )
-    _assert_same(want_variant, got_variant)
+
+def test_features_are_equal_row_for_row(duckdb_runs: Runs, spark_runs: Runs) -> None:
+    assert_frame_equal(spark_runs.features, duckdb_runs.features, check_exact=False, abs_tol=1e-9, rel_tol=0)
+    ids = set(duckdb_runs.features["customer_id"])
+    assert {"tie00", "mid", "refund", "gap", "one_today", "browse_only", "record_only"} <= ids  # edge cases in
+    assert len(ids) > 150  # and the sample's customers
+
+
+@pytest.mark.parametrize("settings", ["default", "variant"])
+def test_both_engines_give_the_same_snapshot(duckdb_runs: Runs, spark_runs: Runs, settings: str) -> None:
+    _assert_same(getattr(duckdb_runs, settings), getattr(spark_runs, settings))
+    assert duckdb_runs.default.customers["cluster_id"].drop_nulls().n_unique() >= 2  # clustering really happened
+
+
+@pytest.mark.parametrize("settings", ["default", "variant"])
+def test_classifications_and_tags_agree_for_every_customer(duckdb_runs: Runs, spark_runs: Runs, settings: str) -> None:
+    """Classifications and tags are evaluated on Spark (engines/rules.py), and give DuckDB's labels."""
+    want, got = getattr(duckdb_runs, settings), getattr(spark_runs, settings)
+    columns = _rule_columns(want, {} if settings == "default" else VARIANT)
+    assert_frame_equal(got.customers.select("customer_id", *columns), want.customers.select("customer_id", *columns))
+    # the comparison proves something only when the labels tell customers apart
+    labels = [c for c in columns if c != "tags" and not c.endswith("_name") and not c.startswith("tag_")]
+    assert all(want.customers[c].n_unique() >= 2 for c in labels), labels
+    assert want.customers["tags"].list.len().sum() > 0 and want.customers["tags"].explode().n_unique() >= 3
