@@ -2,6 +2,7 @@
 
     make bench SCALE=S|M|L [BENCH_ARGS="--nightly"]
     python bench/harness.py --scale M --nightly          # or --customers 300 for a tiny run
+    make bench SCALE=M BENCH_ARGS="--engine spark"       # DuckDB and Spark local[2] side by side
 
 Scales: L = 1,000,000 customers (~10M order lines, ~55M browsing events, ~1M feedback rows, from
 ``segments/sample_data.py``), M = L/10, S = L/100. Landing data is generated once per scale under
@@ -12,7 +13,10 @@ Scales: L = 1,000,000 customers (~10M order lines, ~55M browsing events, ~1M fee
 2. the first full run (``pipelines.runner.run_pipeline``, in-process Dagster), measured per stage;
 3. the nightly floor, ``--reps`` times (the same aggregates over the warehouse tables);
 4. with ``--nightly``: one new day of orders, browsing and feedback files, the incremental run, and the
-   nightly floor again over the grown warehouse.
+   nightly floor again over the grown warehouse;
+5. with ``--engine spark``: the first run again with ``engine: spark`` (Spark ``local[2]``, the Dagster
+   resource's defaults) from its own empty warehouse, its published tables compared with the DuckDB run's,
+   and both runs' stages printed side by side (wall and CPU; CPU includes the Spark JVM, a child process).
 
 Results go to ``<out>/bench-<label>-<timestamp>.json`` and are printed as a table with the ratios against
 the targets (nightly ≤ 1.5× nightly floor, first run ≤ 3× load floor, peak < 6 GB). The machine here is
@@ -37,6 +41,7 @@ REPO = BENCH.parent
 sys.path[:0] = [str(BENCH), str(REPO)]  # this checkout's packages, whatever the current directory
 
 import probe  # noqa: E402  (after the path set-up above)
+from engine_compare import compare_published, engine_table  # noqa: E402
 
 SCALES = {"S": 10_000, "M": 100_000, "L": 1_000_000}
 END_DATE = date(2026, 11, 21)
@@ -60,6 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="env",
         help="env: Python as the environment runs it (default); compiled: every measured process reads a private "
         "bytecode cache of site-packages (<out>/pycache, compiled once), as an install with compiled bytecode would",
+    )
+    ap.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="spark: also time the first run with engine: spark and print both engines side by side",
     )
     ap.add_argument("--keep-work", action="store_true", help="keep the warehouse and published files")
     ap.add_argument("--child", choices=["generate", "run", "floor"], help=argparse.SUPPRESS)
@@ -181,8 +192,9 @@ def link_tree(src: Path, dst: Path) -> None:
                 shutil.copy2(path, target)
 
 
-def write_config(work: Path, memory_limit: str | None) -> tuple[Path, str]:
-    """The shipped segments.yaml with the paths pointed into ``work``; returns its path and memory_limit."""
+def write_config(work: Path, memory_limit: str | None, engine: str = "duckdb") -> tuple[Path, str]:
+    """The shipped segments.yaml with the paths pointed into ``work`` and ``engine`` set; returns its path and
+    memory_limit."""
     import yaml
 
     cfg = yaml.safe_load((REPO / "segments.yaml").read_text(encoding="utf-8"))
@@ -190,6 +202,7 @@ def write_config(work: Path, memory_limit: str | None) -> tuple[Path, str]:
         "landing_dir": str(work / "landing"),
         "warehouse": str(work / "warehouse.duckdb"),
         "published_dir": str(work / "published"),
+        "engine": engine,
     }
     if memory_limit:
         cfg["memory_limit"] = memory_limit
@@ -219,7 +232,7 @@ def judge(results: dict[str, Any]) -> dict[str, Any]:
             "wall": ratio(nightly["total"]["wall_s"], floor["wall_median_s"]),
             "cpu": ratio(nightly["total"]["cpu_s"], floor["cpu_median_s"]),
         }
-    peak = max(r["total"]["peak_rss_mb"] for r in results["runs"].values()) / 1024
+    peak = max(r["total"]["peak_rss_mb"] for k, r in results["runs"].items() if k != "first_spark") / 1024
     out["peak_rss_gb"] = round(peak, 2)
     out["targets"] = {
         name: {
@@ -273,6 +286,9 @@ def format_table(results: dict[str, Any]) -> str:
         cpu = f", cpu {extra['cpu']}x" if isinstance(extra, dict) else ""
         unit = " GB" if name == "peak_rss_gb" else "x wall"
         lines.append(f"{name}: {t['value']}{unit}{cpu} (target {t['target']}) {'met' if t['met'] else 'MISSED'}")
+    if "first_spark" in results["runs"]:
+        lines += ["", *engine_table(results["runs"]["first"], results["runs"]["first_spark"])]
+        lines.append(f"published tables equal on both engines: {results['engine_comparison']}")
     lines.append(f"results: {results['path']}")
     return "\n".join(lines)
 
@@ -335,6 +351,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["nightly_day"] = {"date": day.isoformat(), "rows": rows}
         results["runs"]["nightly"] = run("nightly", day)
         results["floors"]["nightly_after_day"] = floor("nightly", day, "nightly-after")
+    if args.engine == "spark":
+        spark_work = work.parent / f"{label}-spark"
+        shutil.rmtree(spark_work, ignore_errors=True)
+        link_tree(Path(results["data"]["landing"]), spark_work / "landing")
+        spark_config, _ = write_config(spark_work, args.memory_limit, engine="spark")
+        print(f"first run for {END_DATE} with engine: spark ...", flush=True)
+        log = spark_work / "run-first-spark.log"
+        results["runs"]["first_spark"] = run_child("run", log, pycache, config=spark_config, as_of=END_DATE.isoformat())
+        results["engine_comparison"] = compare_published(work / "published", spark_work / "published")
+        if not args.keep_work:
+            shutil.rmtree(spark_work, ignore_errors=True)
     results["judgement"] = judge(results)
     results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     results["bench_wall_s"] = round(time.perf_counter() - t0, 1)

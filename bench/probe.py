@@ -2,7 +2,8 @@
 
 The pipeline runs in one process (Dagster's in-process executor, as ``segments run``), so per-stage CPU and
 peak memory come from a thread that samples the process's CPU time (all threads, DuckDB's included) and
-resident set size every ``interval_s``; the wall-clock bounds of each step come from Dagster's event log.
+resident set size every ``interval_s``, plus those of its live child processes (the Spark JVM of
+``engine: spark`` runs as one); the wall-clock bounds of each step come from Dagster's event log.
 A stage's CPU is the sampled CPU clock interpolated at its bounds, its peak the highest RSS sampled inside
 them (a spike shorter than the interval can be missed; the process's own high-water mark is reported too).
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
 VERSIONED = ("duckdb", "polars", "pyarrow", "dagster", "great-expectations", "scikit-learn", "numpy", "pymc-marketing")
 BYTECODE_PACKAGES = ("dagster", "great_expectations", "polars", "duckdb", "sklearn", "pydantic", "sqlalchemy")
 
@@ -34,27 +36,71 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * PAGE
 
 
+def _descendants(pid: int) -> list[int]:
+    """Live descendant process ids of ``pid`` (via /proc/<pid>/task/*/children; empty where unsupported)."""
+    out: list[int] = []
+    stack = [pid]
+    while stack:
+        parent = stack.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children", "rb") as f:
+                    kids = [int(x) for x in f.read().split()]
+            except OSError:
+                continue
+            out += kids
+            stack += kids
+    return out
+
+
+def child_usage(seen: dict[int, float], pids: list[int] | None = None) -> tuple[float, int]:
+    """(CPU seconds of every child process seen so far, RSS bytes of the live ones among ``pids``, default:
+    all descendants). ``seen`` keeps each child's last CPU reading, so a child that exits keeps counting."""
+    rss = 0
+    for pid in _descendants(os.getpid()) if pids is None else pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        seen[pid] = max(seen.get(pid, 0.0), (int(fields[11]) + int(fields[12])) / TICK)  # utime + stime
+        rss += int(fields[21]) * PAGE
+    return sum(seen.values()), rss
+
+
 def peak_rss_mb() -> float:
     """High-water mark of this process's resident set size (the kernel's own, not sampled)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class Sampler:
-    """Samples (wall time, process CPU seconds, RSS bytes) on a daemon thread until stopped."""
+    """Samples (wall time, CPU seconds, RSS bytes) of this process and its children on a daemon thread."""
 
     def __init__(self, interval_s: float = 0.02) -> None:
         self.interval_s = interval_s
         self.t: list[float] = []
         self.cpu: list[float] = []
         self.rss: list[int] = []
+        self._children: dict[int, float] = {}
+        self._pids: list[int] = []
+        self._samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bench-sampler", daemon=True)
 
     def sample(self) -> None:
         """Take one sample now (also called at the bounds the harness cares about)."""
-        self.t.append(time.time())
-        self.cpu.append(time.process_time())
-        self.rss.append(rss_bytes())
+        t, cpu, rss = time.time(), time.process_time(), rss_bytes()
+        if self._samples % 25 == 0:  # look for new children twice a second; read the known ones every time
+            self._pids = _descendants(os.getpid())
+        self._samples += 1
+        child_cpu, child_rss = child_usage(self._children, self._pids)
+        self.t.append(t)
+        self.cpu.append(cpu + child_cpu)
+        self.rss.append(rss + child_rss)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
