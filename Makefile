@@ -52,7 +52,8 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 # Whole pipeline per stage vs the floors (docs/performance.md): SCALE=S (default, < 2 min), M or L;
-# BENCH_ARGS="--nightly" also times one incremental day. Data and results go to bench/out/ (git-ignored).
+# BENCH_ARGS="--nightly" also times one incremental day; BENCH_ARGS="--engine spark" also times the first run with
+# engine: spark and prints both engines per stage (docs/scale-out.md). Data and results go to bench/out/ (git-ignored).
 SCALE ?= S
 BENCH_ARGS ?=
 bench: $(STAMP)
