@@ -135,7 +135,8 @@ def measured_run(config: Path, as_of: date, *, profile_path: Path | None = None)
             "stage": "total",
             "wall_s": round(t_end - t_start, 3),
             "cpu_s": round(sampler.cpu_at(t_end) - sampler.cpu_at(t_start), 3),
-            "peak_rss_mb": round(peak_rss_mb()),
+            # the process's own high-water mark, or more when child processes (the Spark JVM) were sampled higher
+            "peak_rss_mb": round(max(peak_rss_mb(), max(sampler.rss, default=0) / 2**20)),
             "children_cpu_s": round(children.ru_utime + children.ru_stime, 3),
         },
         "stages": measured,
