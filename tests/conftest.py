@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,13 @@ import duckdb
 import pytest
 
 from segments.config import Settings, settings_from_dict
+
+# `make test` runs the suite on pytest-xdist workers (execnet), whose __main__ has neither __spec__ nor
+# __file__. pyspark's connect package (imported by Great Expectations) then believes it is running its own
+# doctests and calls sys.exit(0) on import. A worker's main module gets a file name, as any script has.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 
 @pytest.fixture
