@@ -31,6 +31,9 @@ Conventions (also in the header of ``sql/customer_features.sql``):
   bucket that cannot win), so it lies in (0, 1]. ``online_share`` (online + app) and ``offline_share``
   are shares of completed spend (gross_sales); other or unknown channels make up the rest. Both null
   when there is no positive completed spend; ``preferred_channel`` likewise.
+* ``home_store`` (chain stores): the ``store_id`` with the largest net spend (completed - refunded) in the
+  lookback window, positive only, ties to the smallest store_id; null for a customer without store lines
+  (online lines carry no store and never make a home store).
 * Feedback: ``last_nps`` is the non-null nps of the latest submitted_ts, ties to the greatest feedback_id.
 """
 
@@ -145,6 +148,7 @@ _PREFERENCE_AND_RECORD_COLUMNS: list[tuple[str, str]] = [
     ("online_share", "DOUBLE"),
     ("offline_share", "DOUBLE"),
     ("preferred_channel", "VARCHAR"),
+    ("home_store", "VARCHAR"),
     ("has_customer_record", "BOOLEAN"),
     ("signup_date", "DATE"),
     ("region", "VARCHAR"),
