@@ -38,6 +38,7 @@ FEATURES = (
     "online_share",
     "offline_share",
     "preferred_channel",
+    "home_store",
     "region",
     "city",
     "source_channel",

@@ -90,6 +90,23 @@ def test_overrides_applied_expired_unknown_and_conflicting() -> None:
     assert [rows[c]["overridden_fields"] for c in "abc"] == [["value_tier"], ["tag_recent_complainer"], ["cluster_id"]]
 
 
+def test_home_store_override_takes_a_store_id_of_the_snapshot() -> None:
+    frame = _frame().with_columns(home_store=pl.Series(["S02", None, "S01"], dtype=pl.String))
+    overrides = [
+        _o(2, "b", "home_store", "S01"),  # online-only customer moved to store S01 by hand
+        _o(3, "a", "home_store", "S77"),  # no customer has S77 as home store in this snapshot
+    ]
+    out, audit = apply_overrides(frame, overrides, REGISTRY, D, NAMES)
+    assert audit["status"].to_list() == ["applied", "refused"]
+    assert audit["detail"].to_list() == [
+        "home_store: None -> S01",
+        "unknown label: no home_store 'S77' in this snapshot; home_store values: S01, S02",
+    ]
+    assert out["home_store"].to_list() == ["S02", "S01", "S01"]
+    assert out["home_store_computed"].to_list() == ["S02", None, "S01"]
+    assert out["overridden_fields"].to_list() == [[], ["home_store"], []]
+
+
 def test_no_overrides_publish_computed_columns_and_empty_lists() -> None:
     out, audit = apply_overrides(_frame(), [], REGISTRY, D, NAMES)
     assert audit.height == 0 and audit.columns[:3] == ["snapshot_date", "line", "customer_id"]
