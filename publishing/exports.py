@@ -57,6 +57,7 @@ EXPORT_COLUMNS = [
     "monetary",
     "last_purchase_date",
     "preferred_channel",
+    "home_store",
     "region",
     "city",
 ]
@@ -135,8 +136,8 @@ def segment_filter(
         return SegmentFilter(seg, UNASSIGNED, seg.display(None, language), f"{col} is null", None)
     if seg.name == "cluster":
         return _cluster_filter(con, source, seg, segment)
-    if not seg.labels:  # data-driven labels (other than clusters): match the stored value
-        return SegmentFilter(seg, segment, segment, f"cast({col} as varchar) = $segment", segment)
+    if not seg.labels:  # data-driven labels (other than clusters, e.g. home_store): a value of the snapshot
+        return _value_filter(con, source, seg, segment)
     try:
         key = seg.resolve(segment)
     except RegistryError as exc:
@@ -156,6 +157,29 @@ def _cluster_filter(con: duckdb.DuckDBPyConnection, source: Path, seg: Segmentat
             return SegmentFilter(seg, str(cid), f"{cid} · {name}", f'{{t}}."{seg.column}" = $segment', int(cid))
     known = "; ".join(f"{cid} ({name})" for cid, name in clusters) or "none"
     raise ExportError(f"cluster: no cluster {segment!r} in {source.name}; known: {known} (or 'unassigned')")
+
+
+def _value_filter(con: duckdb.DuckDBPyConnection, source: Path, seg: Segmentation, segment: str) -> SegmentFilter:
+    """A data-driven label (a store id for home_store) that some customer of the snapshot holds."""
+    # seg.column is a registry identifier (lower_snake_case), never user text; the value is bound
+    found = con.execute(
+        f'select count(*) from {_read("src")} where cast("{seg.column}" as varchar) = $v',
+        {"src": str(source), "v": segment.strip()},
+    ).fetchall()[0][0]
+    if found:
+        return SegmentFilter(
+            seg, segment.strip(), segment.strip(), f'cast({{t}}."{seg.column}" as varchar) = $segment', segment.strip()
+        )
+    known = [
+        r[0]
+        for r in con.execute(
+            f'select distinct cast("{seg.column}" as varchar) from {_read("src")} where "{seg.column}" is not null '
+            "order by 1 limit 21",
+            {"src": str(source)},
+        ).fetchall()
+    ]
+    shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "") or "none"
+    raise ExportError(f"{seg.name}: no {seg.name} {segment!r} in {source.name}; known: {shown} (or 'unassigned')")
 
 
 def select_customers(

@@ -197,7 +197,11 @@ def test_home_store_in_summary_groups_override_export_and_explain(user_run, caps
     assert pl.read_csv(out, infer_schema=False)["customer_id"].sort().to_list() == sorted(
         seg.filter(pl.col("home_store") == STORE)["customer_id"].to_list()
     )
+    exported = pl.read_csv(out, infer_schema=False)
+    assert set(exported["home_store"]) == {STORE}
     capsys.readouterr()
+    assert cli_main(["--config", str(cfg), "export", "--by", "home_store", "--segment", "S999"]) == 2
+    assert f"home_store: no home_store 'S999' in customer_segments.parquet; known: {STORE}" in capsys.readouterr().err
     assert cli_main(["--config", str(cfg), "explain", cid, "--json"]) == 0
     p = json.loads(capsys.readouterr().out)
     assert p["features"]["home_store"] == STORE
