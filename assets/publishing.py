@@ -11,7 +11,7 @@ from features.customer_features import feature_params
 from models.published_columns import published_contracts
 from models.settings import load_segmentation_settings
 from publishing.outputs import run_tables, snapshot_tables
-from publishing.parquet import build_catalog, publish, published_snapshots, write_text_atomic
+from publishing.parquet import build_catalog, publish, publish_page
 from publishing.report import build_report_data, render_report
 
 
@@ -55,11 +55,6 @@ def published_tables(context: dg.AssetExecutionContext, segments: SegmentsResour
     return dg.MaterializeResult(metadata=metadata)
 
 
-def report_is_current(published_dir, as_of: date) -> bool:
-    """Whether ``as_of`` is the newest published snapshot (then the report also goes to current/)."""
-    return as_of >= max(published_snapshots(published_dir, "customer_segments"), default=as_of)
-
-
 def failed_warn_checks(context: dg.AssetExecutionContext, max_examples: int = 3) -> list[str]:
     """Failed WARN checks evaluated so far in this run: "asset / check: description; examples" lines."""
     records = context.instance.get_records_for_run(
@@ -95,10 +90,7 @@ def segment_report(context: dg.AssetExecutionContext, segments: SegmentsResource
     with segments.warehouse() as con:
         data = build_report_data(con, as_of, segments.registry(), settings, warnings=failed_warn_checks(context))
     page = render_report(data, settings.language)
-    path = settings.published_dir / "reports" / f"segment_report_{as_of.isoformat()}.html"
-    write_text_atomic(path, page)
-    if report_is_current(settings.published_dir, as_of):
-        write_text_atomic(settings.published_dir / "current" / "segment_report.html", page)
+    path = publish_page(settings.published_dir, as_of, "segment_report", page, table="customer_segments")
     rfm = next((s["rows"] for s in data["segmentations"] if s["name"] == "rfm_segment"), [])
     return dg.MaterializeResult(
         metadata={

@@ -408,3 +408,18 @@ def write_text_atomic(path: Path, text: str) -> Path:
         raise
     fsync_dir(path.parent)
     return path
+
+
+def publish_page(published_dir: Path, snapshot_date: date, name: str, text: str, *, table: str) -> Path:
+    """Publish a page of ``snapshot_date`` (the report) as ``reports/<name>_<date>.html``, and as
+    ``current/<name>.html`` when that date is the newest published snapshot of ``table``.
+
+    Under the publish lock: another run publishing at the same time would otherwise delete this temp
+    file as stale, or switch ``current`` between the date check and the write.
+    """
+    published_dir = Path(published_dir).resolve()
+    with publish_lock(published_dir):
+        path = write_text_atomic(published_dir / "reports" / f"{name}_{snapshot_date.isoformat()}.html", text)
+        if snapshot_date >= max(published_snapshots(published_dir, table), default=snapshot_date):
+            write_text_atomic(published_dir / CURRENT_DIR / f"{name}.html", text)
+    return path

@@ -669,3 +669,29 @@ def test_dagster_column_schema_is_name_type_description_in_contract_order(contra
         ("file", "string", "Input file."),
         ("rows", "integer", "Rows read."),
     ]
+
+
+def test_a_page_waits_for_a_publisher_and_goes_to_current_only_for_the_newest_date(tmp_path, contracts):
+    """The report page is written under the publish lock: a publisher running at the same time would
+    otherwise delete its temp file as stale (seen with two runs started at once)."""
+    import threading
+
+    D1, D2 = date(2024, 3, 30), date(2024, 3, 31)
+    root = tmp_path / "pub"
+    pub.publish(root, {"segs": segs(D2)}, snapshot_date=D2, contracts=contracts)
+    done = threading.Event()
+    with atomic.publish_lock(root.resolve()):
+        worker = threading.Thread(
+            target=lambda: (pub.publish_page(root, D2, "page", "<p>new</p>", table="segs"), done.set())
+        )
+        worker.start()
+        assert not done.wait(0.5), "the page was written while another publisher held the lock"
+    worker.join(10)
+    assert done.is_set()
+    assert (root / "reports" / f"page_{D2.isoformat()}.html").read_text() == "<p>new</p>"
+    assert (root / "current" / "page.html").read_text() == "<p>new</p>"
+    # an older date gets its dated page but never replaces current's
+    pub.publish_page(root, D1, "page", "<p>old</p>", table="segs")
+    assert (root / "reports" / f"page_{D1.isoformat()}.html").read_text() == "<p>old</p>"
+    assert (root / "current" / "page.html").read_text() == "<p>new</p>"
+    assert temp_files(root) == []
