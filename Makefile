@@ -33,11 +33,11 @@ sample-data: $(STAMP)
 	$(BIN)/segments sample-data
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist worksteal
 
 # kill -9 of a real `segments run` at every phase (several minutes; CI runs it after `make test`).
 test-crash: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m crash
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist worksteal -m crash
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ end-to-end tests import as ``from conftest import write_project_config`` (tests/
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,13 @@ import pytest
 import yaml
 
 from segments.config import Settings, settings_from_dict
+
+# `make test` runs the suite on pytest-xdist workers (execnet), whose __main__ has neither __spec__ nor
+# __file__. pyspark's connect package (imported by Great Expectations) then believes it is running its own
+# doctests and calls sys.exit(0) on import. A worker's main module gets a file name, as any script has.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 # The sources of the sample data: its timestamps are local times in the business time zone.
 SAMPLE_SOURCES: dict[str, dict[str, str]] = {
