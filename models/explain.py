@@ -97,7 +97,7 @@ def _grade_shares(con: duckdb.DuckDBPyConnection, src: str, row: dict[str, Any],
         if grade is None or value is None:
             out[basis] = {"grade": grade, "cumulative_share": None}
             continue
-        agg = f'sum("{metric}")' if pareto else "count(*)"
+        agg = f'sum(greatest("{metric}", 0))' if pareto else "count(*)"  # the grader's weights
         sql = (
             f'select cast({agg} filter (where "{metric}" >= $v) as double) / nullif(cast({agg} as double), 0) '
             f'from read_parquet($p, hive_partitioning = true) where "{basis}_grade" is not null'

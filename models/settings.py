@@ -232,6 +232,8 @@ class ClusterSettings(_Strict):
     random_state: int = Field(ge=0)
     name_threshold: float = Field(gt=0)
     name_keep_distance: float = Field(0.5, ge=0)
+    refit_every_days: int = Field(7, ge=0, le=3650)
+    refit_distance_growth: float = Field(0.2, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> ClusterSettings:

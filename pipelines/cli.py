@@ -70,9 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", default="csv", choices=["csv", "xlsx"])
     e.add_argument(
         "--encoding",
-        default="utf-8",
+        default="utf-8-sig",
         choices=["utf-8", "utf-8-sig"],
-        help="CSV encoding; utf-8-sig writes the byte-order mark Excel needs to show Chinese (xlsx ignores it)",
+        help="CSV encoding; utf-8-sig (default) writes the byte-order mark Excel needs to show Chinese, utf-8 "
+        "leaves it out (xlsx ignores it)",
     )
     e.add_argument(
         "--moved-in",

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from models.registry import UNASSIGNED, Language, Registry, RegistryError, Segmentation
@@ -216,6 +217,25 @@ def select_customers(
     return con.sql(f"{sql} order by c.customer_id", params=params).to_arrow_table()
 
 
+# A cell Excel or a CRM's spreadsheet would run as a formula (=, +, -, @, tab, CR first), unless it is a plain
+# number: written with a leading apostrophe, so it shows as text (landing data reaches city, region, names).
+_FORMULA = r"^[=+\-@\t\r]"
+_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+
+
+def neutralize_formulas(table: pa.Table) -> pa.Table:
+    """Prefix every string cell that a spreadsheet would evaluate as a formula with ``'`` (CSV injection)."""
+    for i, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        col = table.column(i)
+        risky = pc.and_(pc.match_substring_regex(col, _FORMULA), pc.invert(pc.match_substring_regex(col, _NUMBER)))
+        if pc.any(risky).as_py():
+            quoted = pc.binary_join_element_wise(pa.scalar("'", field.type), col, pa.scalar("", field.type))
+            table = table.set_column(i, field, pc.if_else(risky, quoted, col))
+    return table
+
+
 def _temp(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
 
@@ -248,7 +268,7 @@ def _write_xlsx(table: pa.Table, path: Path, sheet: str) -> None:
 
 
 def write_table(
-    table: pa.Table, out: Path, *, fmt: ExportFormat = "csv", encoding: Encoding = "utf-8", sheet: str = "export"
+    table: pa.Table, out: Path, *, fmt: ExportFormat = "csv", encoding: Encoding = "utf-8-sig", sheet: str = "export"
 ) -> Path:
     """Write ``table`` to ``out`` atomically: a hidden temp file in the same folder, then a rename."""
     if fmt not in FORMATS:
@@ -256,6 +276,7 @@ def write_table(
     if encoding not in ENCODINGS:
         raise ExportError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
     out.parent.mkdir(parents=True, exist_ok=True)
+    table = neutralize_formulas(table)
     tmp = _temp(out)
     try:
         if fmt == "xlsx":
@@ -281,7 +302,7 @@ def export_segment(
     segment: str,
     out: Path | None = None,
     fmt: ExportFormat = "csv",
-    encoding: Encoding = "utf-8",
+    encoding: Encoding = "utf-8-sig",
     as_of: date | None = None,
     moved_in: bool = False,
     language: Language = "en",

@@ -93,8 +93,9 @@ def test_classification_tag_and_override_are_published_in_customer_segments(user
     assert me["tag_online_fan"] is True and "online_fan" in me["tags"]
     assert me["overridden_fields"] == ["spend_band", "tag_online_fan"]
     assert me["value_tier"] == me["value_tier_computed"]  # the expired override was not applied
-    # history: the override held on both snapshots, so the value started on the first one
-    assert (me["spend_band_previous"], me["spend_band_since"]) == ("big", BEFORE)
+    # history: the override held on both snapshots, so the value started on the first one and had no
+    # value before it
+    assert (me["spend_band_previous"], me["spend_band_since"]) == (None, BEFORE)
 
 
 def test_summary_counts_the_new_classification_and_tag(user_run) -> None:

@@ -446,8 +446,8 @@ def test_lookback_limits_frequency_and_monetary_only(warehouse: duckdb.DuckDBPyC
     assert (c01["first_purchase_date"], c01["recency_days"], c01["orders_90d"]) == (date(2025, 1, 10), 10, 2)
     c02 = rows["c02"]  # 05-31 is exactly 30 days back: outside; 06-01 inside
     assert (c02["frequency"], c02["monetary"]) == (1, Decimal("20.00"))
-    c08 = rows["c08"]  # bought, but not within the lookback
-    assert (c08["frequency"], c08["is_buyer"], c08["aov"], c08["recency_days"]) == (0, False, None, 167)
+    c08 = rows["c08"]  # bought, but not within the lookback: still a buyer (lapsed), never a prospect
+    assert (c08["frequency"], c08["is_buyer"], c08["aov"], c08["recency_days"]) == (0, True, None, 167)
 
 
 # ------------------------------------------------------------------------------------------ home store

@@ -120,6 +120,7 @@ def test_history_keeps_since_while_the_value_holds() -> None:
         {
             "customer_id": ["a", "b", "gone"],
             "value_tier": ["general", "general", "low_value"],
+            "value_tier_previous": ["potential", "potential", None],
             "value_tier_since": [date(2026, 10, 1), date(2026, 10, 1), PREV],
             "cluster_id": [0, 1, 2],
             # no cluster_id_since: the previous snapshot was built before history existed
@@ -130,8 +131,10 @@ def test_history_keeps_since_while_the_value_holds() -> None:
         "customer_id", "value_tier_previous", "value_tier_since", "cluster_id_previous", "cluster_id_since"
     )
     assert got.rows() == [
-        ("a", "general", date(2026, 10, 1), 0, PREV),  # unchanged: since carried; cluster since = previous date
-        ("b", "general", D, 1, PREV),  # changed tier today
+        # unchanged: previous value and since carried (the tier was "potential" before 2026-10-01); the
+        # cluster since = previous date and its previous value unknown (no history columns back then)
+        ("a", "potential", date(2026, 10, 1), None, PREV),
+        ("b", "general", D, None, PREV),  # changed tier today: the previous value is yesterday's
         ("c", None, D, None, D),  # new customer
     ]
     assert out["tag_recent_complainer_since"].to_list() == [D, D, D]  # no tag column in the previous snapshot
@@ -196,3 +199,16 @@ def test_finalized_rows_match_the_extended_contract() -> None:
             )
     out, _ = finalize_customers(frame, [], None, None, SETTINGS, D)
     assert set(added) <= set(out.columns)
+
+
+def test_previous_is_the_value_before_the_change_and_holds_while_the_value_holds() -> None:
+    """A CRM's "previous group": general, general, high_value, high_value -> previous general from day 3 on."""
+    days = [date(2026, 11, d) for d in (18, 19, 20, 21)]
+    tiers = ["general", "general", "high_value", "high_value"]
+    previous, previous_date, seen = None, None, []
+    for day, tier in zip(days, tiers, strict=True):
+        frame = pl.DataFrame({"snapshot_date": [day], "customer_id": ["a"], "value_tier": [tier]})
+        out = add_history(frame, previous, REGISTRY, day, previous_date)
+        seen.append((out["value_tier_previous"][0], out["value_tier_since"][0]))
+        previous, previous_date = out, day
+    assert seen == [(None, days[0]), (None, days[0]), ("general", days[2]), ("general", days[2])]

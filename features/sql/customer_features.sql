@@ -494,7 +494,8 @@ final as (
         median_gaps.median_days_between_purchases,
         reactivation_gaps.reactivation_gap_days,
         coalesce(purchases.cancelled_orders, 0) as cancelled_orders,
-        coalesce(purchases.frequency, 0) >= 1 as is_buyer,
+        -- bought at any time up to D (not only in the lookback window): "prospect" means never bought
+        purchases.last_purchase_date is not null as is_buyer,
 
         coalesce(browsing.sessions_w1, 0) as sessions_w1,
         cast(coalesce(browsing.page_views_w1, 0) as bigint) as page_views_w1,
