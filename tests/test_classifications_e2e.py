@@ -144,7 +144,8 @@ def test_explain_shows_the_rule_the_override_and_the_history(user_run, capsys: p
     band = p["classifications"]["spend_band"]
     assert band["value"] == "big" and band["display"] == "大客户"
     assert [o["status"] for o in p["overrides"]] == ["applied", "applied", "expired", "refused"]
-    assert p["history"]["spend_band"] == {"current": "big", "previous": "big", "since": BEFORE.isoformat()}
+    # the value started on the first snapshot: there was none before it
+    assert p["history"]["spend_band"] == {"current": "big", "previous": None, "since": BEFORE.isoformat()}
     assert "online_fan" in p["tags"]
     assert cli_main(["--config", str(cfg), "explain", cid, "--as-of", BEFORE.isoformat()]) == 0
     text = capsys.readouterr().out
@@ -166,10 +167,19 @@ def test_home_store_is_published_with_its_history(user_run) -> None:
     # history against the previous snapshot's published file, customer by customer
     before = pl.read_parquet(
         root / "published" / "customer_segments" / f"snapshot_date={BEFORE.isoformat()}" / "part-0.parquet"
-    ).select("customer_id", pl.col("home_store").alias("before"), pl.col("home_store_since").alias("before_since"))
+    ).select(
+        "customer_id",
+        pl.col("home_store").alias("before"),
+        pl.col("home_store_previous").alias("before_previous"),
+        pl.col("home_store_since").alias("before_since"),
+    )
     both = seg.join(before, on="customer_id", how="inner")
-    assert both.height > 0 and both["home_store_previous"].to_list() == both["before"].to_list()
     same = both.filter(pl.col("home_store").eq_missing(pl.col("before")))
+    changed = both.filter(~pl.col("home_store").eq_missing(pl.col("before")))
+    assert same.height > 0  # consecutive days: few change (the change case is in test_overrides.py)
+    # changed: previous is yesterday's store; unchanged: previous and since carried from yesterday's row
+    assert changed["home_store_previous"].to_list() == changed["before"].to_list()
+    assert same["home_store_previous"].to_list() == same["before_previous"].to_list()
     assert same["home_store_since"].to_list() == same["before_since"].to_list()
     assert (both.filter(~pl.col("home_store").eq_missing(pl.col("before")))["home_store_since"] == AS_OF).all()
 
