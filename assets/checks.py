@@ -257,7 +257,9 @@ def rule_lint_check(context: dg.AssetCheckExecutionContext, segments: SegmentsRe
 def calibration_check(context: dg.AssetCheckExecutionContext, segments: SegmentsResource) -> dg.AssetCheckResult:
     from models.settings import load_segmentation_settings
 
-    limit = load_segmentation_settings(segments.settings().segmentation).prediction.calibration.max_error
+    limit = load_segmentation_settings(
+        segments.settings().segmentation, windows=segments.settings().windows()
+    ).prediction.calibration.max_error
     with segments.warehouse() as con:
         found = tc.calibration_findings(con, date.fromisoformat(context.partition_key), limit)
     return _result("model_calibration", "calibration_error", [found], blocking=False)

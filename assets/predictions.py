@@ -46,7 +46,9 @@ def _schema(name: str) -> dict[str, object]:
 def churn_predictions(context: dg.AssetExecutionContext, segments: SegmentsResource):
     """Fit on a bounded sample, predict every buyer of D, calibrate on the holdout, store everything."""
     as_of = date.fromisoformat(context.partition_key)
-    settings = load_segmentation_settings(segments.settings().segmentation).prediction
+    settings = load_segmentation_settings(
+        segments.settings().segmentation, windows=segments.settings().windows()
+    ).prediction
     started = time.perf_counter()
     with segments.warehouse() as con:
         summary = clv_summary(con, as_of)

@@ -34,7 +34,7 @@ def published_tables(context: dg.AssetExecutionContext, segments: SegmentsResour
     settings = segments.settings()
     with segments.warehouse() as con:
         windows = feature_params(con, as_of).window_names()
-        contracts = published_contracts(load_segmentation_settings(settings.segmentation), windows)
+        contracts = published_contracts(load_segmentation_settings(settings.segmentation, windows=windows), windows)
         tables = {**snapshot_tables(con, as_of, contracts=contracts), **run_tables(con)}
     report = publish(settings.published_dir, tables, snapshot_date=as_of, contracts=contracts, history=SNAPSHOT_OUTPUTS)
     catalog = build_catalog(settings.published_dir, contracts, paths=settings.catalog_paths)

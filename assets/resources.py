@@ -27,7 +27,8 @@ class SegmentsResource(dg.ConfigurableResource):
 
     def registry(self) -> Registry:
         """The registry of segmentations under the config file's segmentation rules."""
-        return config_registry(self.settings().segmentation)
+        settings = self.settings()
+        return config_registry(settings.segmentation, settings.windows())
 
     @contextmanager
     def warehouse(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -19,7 +19,7 @@ from assets import engine_stages
 from assets.common import OWNERS, column_schema, markdown_table
 from assets.resources import SegmentsResource, SparkResource
 from data_contracts.contracts import INPUT_SOURCES, load_output_contract
-from features.customer_features import anonymous_browsing_counts
+from features.customer_features import anonymous_browsing_counts, feature_params
 from models.rule_lint import lint_rules, lint_snapshot
 from models.settings import SegmentationSettingsError, deep_merge, load_segmentation_settings
 from models.stages import group_summary_stage, migrations_stage, summary_stage
@@ -125,7 +125,9 @@ def customer_features(
 ) -> dg.MaterializeResult:
     as_of = _snapshot_date(context)
     # The reactivation gap follows the lifecycle's active window of the config file (segmentation.lifecycle).
-    active_days = load_segmentation_settings(segments.settings().segmentation).lifecycle.active_days
+    active_days = load_segmentation_settings(
+        segments.settings().segmentation, windows=segments.settings().windows()
+    ).lifecycle.active_days
     params = dataclasses.replace(
         segments.settings().features.params(**config.model_dump()), reactivation_window_days=active_days
     )
@@ -213,14 +215,15 @@ def segmentation(
     """Score, segment, grade, stage, tier and cluster every customer of snapshot D."""
     as_of = _snapshot_date(context)
     rules = deep_merge(segments.settings().segmentation, segmentation_overrides(config))
-    try:
-        load_segmentation_settings(rules)  # refuse a bad launchpad value before touching the warehouse
+    try:  # refuse a bad launchpad value before touching the warehouse
+        load_segmentation_settings(rules, windows=segments.settings().windows())
     except SegmentationSettingsError as exc:
         raise dg.Failure(f"launchpad config: {exc}") from exc
     with segments.warehouse() as con:
         result, prev = engine_stages.segmentation(con, as_of, rules, segments, spark)  # engine: duckdb | spark
+        windows = feature_params(con, as_of).window_names()  # the snapshot's windows name its rule columns
     customers = result.customers
-    seg_settings = load_segmentation_settings(rules)
+    seg_settings = load_segmentation_settings(rules, windows=windows)
     findings = [*lint_rules(seg_settings), *lint_snapshot(customers, as_of, seg_settings)]
     for warning in [*result.warnings, *(f"{f.where}: {f.message}" for f in findings)]:
         context.log.warning(warning)
@@ -301,7 +304,11 @@ def segment_summary_table(context: dg.AssetExecutionContext, segments: SegmentsR
 def segment_summary_by_group_table(
     context: dg.AssetExecutionContext, segments: SegmentsResource
 ) -> dg.MaterializeResult:
-    groups = tuple(load_segmentation_settings(segments.settings().segmentation).summary_group_by)
+    groups = tuple(
+        load_segmentation_settings(
+            segments.settings().segmentation, windows=segments.settings().windows()
+        ).summary_group_by
+    )
     with segments.warehouse() as con:
         summary = group_summary_stage(con, _snapshot_date(context), segments.registry(), groups)
     return dg.MaterializeResult(metadata={"dagster/row_count": summary.height, "group_by": ", ".join(groups)})

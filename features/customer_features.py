@@ -17,8 +17,9 @@ Conventions (also in the header of ``sql/customer_features.sql``):
   ``recency <= reactivation_window_days`` (the lifecycle's ``active_days``, boundary included exactly as
   ``active`` is), so a customer back exactly ``active_days`` before D after a long gap is reactivated.
 * ``lookback_days`` (default: all history) restricts frequency, monetary, gross_sales, refund_amount,
-  aov, cancelled_orders, is_buyer and the spend preferences. First/last purchase, recency, tenure,
-  median gap and ``orders_Nd`` always use all history up to D.
+  aov, cancelled_orders and the spend preferences. First/last purchase, recency, tenure, median gap,
+  ``orders_Nd`` and ``is_buyer`` (a completed purchase at any time up to D: a customer whose purchases all
+  fall before the window is a lapsed buyer with frequency 0, never a prospect) always use all history.
 * Known customer: a non-null customer_id in orders (any status), browsing or feedback dated <= D, or in
   customers with signup_date null or <= D. A customer record signed up after D does not count yet
   (``has_customer_record`` false, attributes null) even when the customer is known from activity.
@@ -31,6 +32,9 @@ Conventions (also in the header of ``sql/customer_features.sql``):
   bucket that cannot win), so it lies in (0, 1]. ``online_share`` (online + app) and ``offline_share``
   are shares of completed spend (gross_sales); other or unknown channels make up the rest. Both null
   when there is no positive completed spend; ``preferred_channel`` likewise.
+* ``home_store`` (chain stores): the ``store_id`` with the largest net spend (completed - refunded) in the
+  lookback window, positive only, ties to the smallest store_id; null for a customer without store lines
+  (online lines carry no store and never make a home store).
 * Feedback: ``last_nps`` is the non-null nps of the latest submitted_ts, ties to the greatest feedback_id.
 """
 
@@ -145,6 +149,7 @@ _PREFERENCE_AND_RECORD_COLUMNS: list[tuple[str, str]] = [
     ("online_share", "DOUBLE"),
     ("offline_share", "DOUBLE"),
     ("preferred_channel", "VARCHAR"),
+    ("home_store", "VARCHAR"),
     ("has_customer_record", "BOOLEAN"),
     ("signup_date", "DATE"),
     ("region", "VARCHAR"),

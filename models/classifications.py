@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from data_contracts.contracts import load_output_contract
+from data_contracts.contracts import Windows, load_output_contract
 from models.rules import PSEUDO_COLUMNS, Dialect, Rule, RuleError, SqlParams, compile_rule, matches, to_sql
 
 if TYPE_CHECKING:
@@ -57,8 +57,9 @@ class CompiledRules:
 
 
 @cache
-def _static_columns() -> tuple[tuple[str, str, tuple[str, ...] | None], ...]:
-    contract = load_output_contract("customer_segments")
+def _static_columns(windows: Windows = ()) -> tuple[tuple[str, str, tuple[str, ...] | None], ...]:
+    """Columns of the static contract, window columns named from ``windows`` (e.g. ``complaints_60d``)."""
+    contract = load_output_contract("customer_segments", dict(windows))
     return tuple((c.name, c.type, c.accepted_values) for c in contract.columns)
 
 
@@ -67,7 +68,7 @@ def rule_inputs(settings: SegmentationSettings) -> tuple[dict[str, str], dict[st
     produced = set(settings.classifications) | {f"{c}_name" for c in settings.classifications}
     types: dict[str, str] = {}
     accepted: dict[str, tuple[str, ...]] = {}
-    for name, kind, values in _static_columns():
+    for name, kind, values in _static_columns(settings.window_key):
         if name in DERIVED_COLUMNS or name in produced:
             continue
         types[name] = kind
@@ -86,7 +87,7 @@ def tag_column(name: str) -> str:
 def compile_settings_rules(settings: SegmentationSettings) -> CompiledRules:
     """Parse and type-check every rule; RuleError/ValueError naming the config key on the first problem."""
     types, accepted = rule_inputs(settings)
-    static = {name for name, _, _ in _static_columns()}
+    static = {name for name, _, _ in _static_columns(settings.window_key)}
     classes: list[CompiledClassification] = []
     for name, cls in settings.active_classifications().items():
         key = f"classifications.{name}"

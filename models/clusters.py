@@ -44,6 +44,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from models.cluster_reuse import assign_ids, fit_key, mean_nearest_distance, previous_matrix, stored_fit
 from models.settings import ClusterSettings
 
 if TYPE_CHECKING:
@@ -63,6 +64,9 @@ CENTROIDS_SCHEMA: dict[str, pl.DataType] = {
     "scale_mean": pl.Float64(),
     "scale_std": pl.Float64(),
     "fill_null": pl.Float64(),
+    "fitted_date": pl.Date(),  # when these centers were fitted (models/cluster_reuse.py)
+    "fit_distance": pl.Float64(),
+    "fit_key": pl.String(),
 }
 
 
@@ -169,66 +173,6 @@ def _choose_k(
         models[k] = model
     best = max(candidates, key=lambda k: (scores[k], -k))
     return best, models[best], scores
-
-
-def _previous_matrix(
-    previous: pl.DataFrame, names: list[str], warnings: list[str]
-) -> tuple[list[int], np.ndarray] | None:
-    """Previous centroids as (ids, matrix in log1p space, columns in ``names`` order), or None."""
-    needed = {"cluster_id", "feature", "center"}
-    missing = sorted(needed - set(previous.columns))
-    if missing:
-        raise ValueError(f"previous_centroids: missing columns {missing}; expected at least {sorted(needed)}")
-    if previous.height == 0:
-        return None
-    if previous.select(pl.struct("cluster_id", "feature").is_duplicated().any()).item():
-        raise ValueError("previous_centroids: more than one row per (cluster_id, feature)")
-    prev_features = sorted(previous["feature"].unique().to_list())
-    if prev_features != sorted(names):
-        warnings.append(
-            f"clusters: previous centroids are over features {prev_features}, now {sorted(names)}; "
-            "cluster ids start afresh"
-        )
-        return None
-    wide = previous.pivot(on="feature", index="cluster_id", values="center").sort("cluster_id")
-    if wide.select(pl.any_horizontal(pl.col(names).is_null()).any()).item():
-        warnings.append("clusters: previous centroids lack some features for some clusters; cluster ids start afresh")
-        return None
-    return wide["cluster_id"].cast(pl.Int64).to_list(), wide.select(names).to_numpy().astype(np.float64)
-
-
-def _assign_ids(
-    centers_z: np.ndarray,
-    order: list[int],
-    previous: tuple[list[int], np.ndarray] | None,
-    mean: np.ndarray,
-    std: np.ndarray,
-) -> tuple[dict[int, int], list[tuple[int, float]]]:
-    """Model cluster index -> stable id; also (id, distance) of each match to the previous centroid."""
-    if previous is None:
-        return {j: i for i, j in enumerate(order)}, []
-    from scipy.optimize import linear_sum_assignment
-
-    prev_ids, prev_log = previous
-    prev_z = (prev_log - mean) / std
-    ordered = centers_z[order]
-    cost = np.sqrt(((ordered[:, None, :] - prev_z[None, :, :]) ** 2).sum(axis=2))
-    rows, cols = linear_sum_assignment(cost)
-    mapping: dict[int, int] = {}
-    matches: list[tuple[int, float]] = []
-    for r, c in zip(rows, cols, strict=True):
-        mapping[order[r]] = prev_ids[c]
-        matches.append((prev_ids[c], float(cost[r, c])))
-    taken = set(prev_ids)
-    next_id = 0
-    for j in order:
-        if j in mapping:
-            continue
-        while next_id in taken:
-            next_id += 1
-        mapping[j] = next_id
-        taken.add(next_id)
-    return mapping, sorted(matches)
 
 
 _QUALIFIERS: dict[int, tuple[str, ...]] = {2: ("more", "less"), 3: ("most", "mid", "least")}
@@ -364,9 +308,39 @@ def cluster_customers(
     mean = x_sample.mean(axis=0)
     std = x_sample.std(axis=0)
     std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+    stored, reason, drift = stored_fit(previous_centroids, settings, snapshot_date, names, x_sample)
+    facts: dict[str, Any] = {
+        "enabled": True,
+        "population": settings.population,
+        "population_size": pop.height,
+        "features": names,
+        "random_state": settings.random_state,
+        "n_init": settings.n_init,
+        "sample_size": len(sample_rows),
+        "refit": stored is None,
+        "refit_reason": reason,
+    }
+    if drift:
+        warnings.append(f"clusters: re-fitted, {reason}")
+    if stored is not None:
+        facts |= {"k": len(stored.ids), "fitted_date": stored.fitted_date.isoformat()}
+        facts |= {"sample_distance": round(stored.sample_distance, 6), "fit_distance": round(stored.fit_distance, 6)}
+        fit = (stored.ids, stored.centers_z, stored.mean, stored.std, stored.names)
+        return _assigned(
+            frame,
+            pop,
+            x,
+            fit,
+            (stored.fitted_date, stored.fit_distance),
+            settings,
+            snapshot_date,
+            id_column,
+            facts,
+            warnings,
+        )
+
     z_sample = (x_sample - mean) / std
     n_unique = int(np.unique(z_sample, axis=0).shape[0])
-
     k, model, sil_scores = _choose_k(z_sample, sil_rows, n_unique, settings, warnings)
     centers = np.asarray(model.cluster_centers_, dtype=np.float64)
     sizes = np.bincount(model.labels_, minlength=k)
@@ -374,8 +348,8 @@ def cluster_customers(
 
     previous = None
     if previous_centroids is not None:
-        previous = _previous_matrix(previous_centroids, names, warnings)
-    mapping, matches = _assign_ids(centers, order, previous, mean, std)
+        previous = previous_matrix(previous_centroids, names, warnings)
+    mapping, matches = assign_ids(centers, order, previous, mean, std)
     ids = sorted(mapping.values())
     by_id = {cid: j for j, cid in mapping.items()}
     centers_by_id = np.stack([centers[by_id[cid]] for cid in ids])
@@ -390,7 +364,39 @@ def cluster_customers(
             if dist <= settings.name_keep_distance and prev_names.get(cid) is not None
         }
     cluster_name = cluster_names(centers_by_id, ids, settings, kept)
+    fit_distance = mean_nearest_distance(z_sample, centers_by_id)
+    facts |= {
+        "k": k,
+        "k_requested": settings.k,
+        "k_range": list(settings.k_range) if settings.k is None else None,
+        "silhouette": {str(kk): round(v, 6) for kk, v in sil_scores.items()},
+        "silhouette_sample_size": len(sil_rows),
+        "matched_previous": previous is not None,
+        "matches": [{"cluster_id": cid, "distance": round(dist, 6)} for cid, dist in matches],
+        "names_kept": sorted(kept),
+        "fitted_date": snapshot_date.isoformat() if snapshot_date else None,
+        "fit_distance": round(fit_distance, 6),
+    }
+    fit = (ids, centers_by_id, mean, std, cluster_name)
+    return _assigned(
+        frame, pop, x, fit, (snapshot_date, fit_distance), settings, snapshot_date, id_column, facts, warnings
+    )
 
+
+def _assigned(
+    frame: pl.DataFrame,
+    pop: pl.DataFrame,
+    x: np.ndarray,
+    fit: tuple[list[int], np.ndarray, np.ndarray, np.ndarray, dict[int, str]],
+    fitted: tuple[date | None, float],
+    settings: ClusterSettings,
+    snapshot_date: date | None,
+    id_column: str,
+    params: dict[str, Any],
+    warnings: list[str],
+) -> ClusterResult:
+    """Assign the population to the nearest of ``fit`` (ids, standardized centers, scaler, names)."""
+    ids, centers_by_id, mean, std, cluster_name = fit
     z_all = (x - mean) / std
     labels = np.asarray(ids, dtype=np.int64)[nearest_centroid(z_all, centers_by_id)]
     name_map = pl.DataFrame(
@@ -403,10 +409,10 @@ def cluster_customers(
         .join(assigned, on=id_column, how="left", maintain_order="left")
         .join(name_map, on="cluster_id", how="left", maintain_order="left")
     )
-
     profiles = _profiles(
         pop.with_columns(cluster_id=pl.Series(labels, dtype=pl.Int64)), name_map, settings, snapshot_date
     )
+    fitted_date, fit_distance = fitted
     centroid_rows = [
         {
             "cluster_id": cid,
@@ -417,6 +423,9 @@ def cluster_customers(
             "scale_mean": float(mean[d]),
             "scale_std": float(std[d]),
             "fill_null": float(f.fill_null),
+            "fitted_date": fitted_date,
+            "fit_distance": fit_distance,
+            "fit_key": fit_key(settings),
         }
         for i, cid in enumerate(ids)
         for d, f in enumerate(settings.features)
@@ -426,23 +435,6 @@ def cluster_customers(
         .with_columns(snapshot_date=pl.lit(snapshot_date, pl.Date))
         .select([pl.col(c).cast(t) for c, t in CENTROIDS_SCHEMA.items()])
     )
-    params = {
-        "enabled": True,
-        "population": settings.population,
-        "population_size": pop.height,
-        "features": names,
-        "k": k,
-        "k_requested": settings.k,
-        "k_range": list(settings.k_range) if settings.k is None else None,
-        "silhouette": {str(kk): round(v, 6) for kk, v in sil_scores.items()},
-        "random_state": settings.random_state,
-        "n_init": settings.n_init,
-        "sample_size": len(sample_rows),
-        "silhouette_sample_size": len(sil_rows),
-        "matched_previous": previous is not None,
-        "matches": [{"cluster_id": cid, "distance": round(dist, 6)} for cid, dist in matches],
-        "names_kept": sorted(kept),
-    }
     return ClusterResult(assignments, profiles, centroids, params, warnings)
 
 

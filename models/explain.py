@@ -14,10 +14,12 @@ from typing import Any
 
 import duckdb
 
+from data_contracts.contracts import render_windows
 from models.classifications import compile_settings_rules, explain_rules, tag_column
 from models.registry import builtin_registry
 from models.settings import SegmentationSettings
 
+# The portrait's features; window columns by placeholder, named from the settings' windows.
 FEATURES = (
     "recency_days",
     "frequency",
@@ -27,17 +29,18 @@ FEATURES = (
     "last_purchase_date",
     "tenure_days",
     "orders_90d",
-    "sessions_90d",
-    "add_to_carts_90d",
+    "sessions_{long}d",
+    "add_to_carts_{long}d",
     "engagement_score",
     "avg_rating",
     "nps_class",
-    "complaints_90d",
+    "complaints_{complaint}d",
     "top_category",
     "top_category_share",
     "online_share",
     "offline_share",
     "preferred_channel",
+    "home_store",
     "region",
     "city",
     "source_channel",
@@ -94,7 +97,7 @@ def _grade_shares(con: duckdb.DuckDBPyConnection, src: str, row: dict[str, Any],
         if grade is None or value is None:
             out[basis] = {"grade": grade, "cumulative_share": None}
             continue
-        agg = f'sum("{metric}")' if pareto else "count(*)"
+        agg = f'sum(greatest("{metric}", 0))' if pareto else "count(*)"  # the grader's weights
         sql = (
             f'select cast({agg} filter (where "{metric}" >= $v) as double) / nullif(cast({agg} as double), 0) '
             f'from read_parquet($p, hive_partitioning = true) where "{basis}_grade" is not null'
@@ -190,6 +193,7 @@ def portrait(
             "value": _jsonable(row.get(metric)),
             "range": None if band is None else [_jsonable(band[2]), _jsonable(band[3])],
         }
+    features = [render_windows(f, settings.window_key) for f in FEATURES]
     computed = {k.removesuffix("_computed"): v for k, v in row.items() if k.endswith("_computed")}
     fired = explain_rules(compile_settings_rules(settings), {**row, **computed})
     registry = builtin_registry(settings)
@@ -216,7 +220,7 @@ def portrait(
     return {
         "customer_id": customer_id,
         "snapshot_date": snap.isoformat(),
-        "features": {f: _jsonable(row.get(f)) for f in FEATURES if f in row},
+        "features": {f: _jsonable(row.get(f)) for f in features if f in row},
         "rfm": {
             **scores,
             "fm_score": row.get("fm_score"),

@@ -1,9 +1,11 @@
 """Per-customer history for CRM flows: ``<column>_previous`` and ``<column>_since`` for every segmentation.
 
-Computed from the previous snapshot's row of the same customer only (a join on customer_id, work
-proportional to customers): the previous value is that row's effective value; the current value
-"started" on the previous row's ``_since`` date when the value is unchanged, else on this snapshot.
-A customer new in this snapshot, or the first snapshot, starts on this snapshot's date. Snapshots
+Like a CRM's "previous group" and "date of change": ``_previous`` is the value the customer had before the
+current value started (null while the customer has had only one value), ``_since`` the snapshot date the
+current value started. Computed from the previous snapshot's row of the same customer only (a join on
+customer_id, work proportional to customers): when the value is unchanged both are carried from that row;
+when it changed, ``_previous`` is that row's effective value and ``_since`` this snapshot's date. A customer
+new in this snapshot, or the first snapshot, starts on this snapshot's date. Snapshots
 are expected in date order: a backfill of an older date does not rewrite later snapshots' history.
 """
 
@@ -17,10 +19,10 @@ from models.registry import Registry
 
 
 def history_columns(registry: Registry) -> list[str]:
-    """The columns the previous snapshot must provide: customer_id, each value and its ``_since``."""
+    """The columns the previous snapshot must provide: customer_id, each value, its ``_previous`` and ``_since``."""
     cols = ["customer_id"]
     for seg in registry:
-        cols += [seg.column, f"{seg.column}_since"]
+        cols += [seg.column, f"{seg.column}_previous", f"{seg.column}_since"]
     return cols
 
 
@@ -41,6 +43,10 @@ def add_history(
         prev_cols.append(
             (pl.col(col).cast(dtype) if col in previous.columns else pl.lit(None, dtype=dtype)).alias(f"_p_{col}")
         )
+        before = f"{col}_previous"
+        prev_cols.append(
+            (pl.col(before).cast(dtype) if before in previous.columns else pl.lit(None, dtype=dtype)).alias(f"_q_{col}")
+        )
         since = f"{col}_since"
         prev_cols.append(
             (pl.col(since).cast(pl.Date) if since in previous.columns else pl.lit(None, dtype=pl.Date)).alias(
@@ -54,7 +60,7 @@ def add_history(
     for seg in segs:
         col = seg.column
         same = pl.col("_had_row").fill_null(False) & pl.col(col).eq_missing(pl.col(f"_p_{col}"))
-        out.append(pl.col(f"_p_{col}").alias(f"{col}_previous"))
+        out.append(pl.when(same).then(pl.col(f"_q_{col}")).otherwise(pl.col(f"_p_{col}")).alias(f"{col}_previous"))
         out.append(
             pl.when(same)
             .then(pl.col(f"_s_{col}").fill_null(fallback))

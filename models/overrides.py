@@ -3,7 +3,8 @@
 The overrides file (CSV or YAML, ``overrides_file`` in segments.yaml) has one override per row:
 ``customer_id, field, value, reason, author, expires``. ``field`` names a registered segmentation
 (``value_tier``, ``rfm_segment``, ``cluster``...) or a tag (``tag_<name>`` or the bare tag name);
-``value`` is a label key or display name (``true``/``false`` for a tag, a cluster id for ``cluster``);
+``value`` is a label key or display name (``true``/``false`` for a tag, a cluster id for ``cluster``, a
+store id found in the snapshot for ``home_store``);
 ``expires`` (YYYY-MM-DD, optional) is the last snapshot date the override applies to.
 
 Applied last, after every rule. An override naming an unknown customer, field or label, or
@@ -118,19 +119,42 @@ def _target(field: str, registry: Registry) -> Segmentation | None:
             return None
 
 
-def _parse_value(seg: Segmentation, value: str, cluster_ids: set[int]) -> Any:
-    """The typed value the column will hold; ValueError with a reason when the value is not a label."""
+class _SnapshotValues:
+    """The labels a data-driven segmentation (cluster, home store) has in this snapshot: its column's values,
+    read once per column."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+        self.seen: dict[str, set[Any]] = {}
+
+    def __call__(self, seg: Segmentation) -> set[Any]:
+        if seg.column not in self.seen:
+            col = self.frame[seg.column] if seg.column in self.frame.columns else pl.Series([])
+            self.seen[seg.column] = set(col.drop_nulls().unique().to_list())
+        return self.seen[seg.column]
+
+
+def _parse_value(seg: Segmentation, value: str, snapshot_values: _SnapshotValues) -> Any:
+    """The typed value the column will hold; ValueError with a reason when the value is not a label.
+
+    A data-driven segmentation takes a value its column holds in this snapshot (a cluster id, a store id).
+    """
     if seg.kind == "tag":
         v = value.strip().casefold()
         if v in _TRUE | _FALSE:
             return v in _TRUE
         raise ValueError(f"a tag is true or false, got {value!r}")
     if seg.column == "cluster_id":
+        cluster_ids = snapshot_values(seg)
         if value.strip().isdigit() and int(value) in cluster_ids:
             return int(value)
         raise ValueError(f"no cluster {value!r} in this snapshot; clusters: {sorted(cluster_ids)}")
     if not seg.labels:
-        raise ValueError(f"{seg.name} has data-driven labels and cannot be overridden")
+        found = snapshot_values(seg)
+        if value.strip() in found:
+            return value.strip()
+        shown = ", ".join(sorted(map(str, found))[:20]) + (" ..." if len(found) > 20 else "")
+        raise ValueError(f"no {seg.name} {value!r} in this snapshot; {seg.name} values: {shown or 'none'}")
     try:
         return seg.resolve(value)
     except RegistryError as exc:
@@ -149,7 +173,7 @@ def resolve_overrides(
     """Which overrides apply to snapshot ``as_of``: {(customer_id, column): value} and the audit rows."""
     named = {o.customer_id for o in overrides}
     ids = set(frame.filter(pl.col("customer_id").is_in(list(named)))["customer_id"].to_list()) if named else set()
-    cluster_ids = set(frame["cluster_id"].drop_nulls().to_list()) if "cluster_id" in frame.columns else set()
+    snapshot_values = _SnapshotValues(frame)
     audit: list[dict[str, Any]] = []
     candidates: dict[tuple[str, str], list[tuple[dict[str, Any], Any]]] = {}
     for o in overrides:
@@ -173,7 +197,7 @@ def resolve_overrides(
             row.update(status="refused", detail=f"unknown field {o.field!r}; fields: {', '.join(registry.names)}")
             continue
         try:
-            value = _parse_value(seg, o.value, cluster_ids)
+            value = _parse_value(seg, o.value, snapshot_values)
         except ValueError as exc:
             row.update(status="refused", detail=f"unknown label: {exc}")
             continue

@@ -65,7 +65,11 @@ def customer_segments_contract(
             continue
         added += [
             _col(f"{seg.column}_computed", kind, f"{seg.title_en}: value computed by the rules, before overrides."),
-            _col(f"{seg.column}_previous", kind, f"{seg.title_en} in the previous snapshot (null if absent)."),
+            _col(
+                f"{seg.column}_previous",
+                kind,
+                f"{seg.title_en} before the current value started (null while it has had one value).",
+            ),
             _col(
                 f"{seg.column}_since",
                 "date",

@@ -8,7 +8,8 @@ size-drift check, export, report).
 the report and the data dictionary all iterate this registry, so adding a segmentation is one entry.
 
 Labels of built-in segmentations come from the validated settings (segment maps, tier labels); clusters
-have data-driven labels (their ids, named per snapshot), so their ``labels`` are empty.
+and home stores have data-driven labels (cluster ids named per snapshot, the store ids of the orders), so
+their ``labels`` are empty.
 """
 
 from __future__ import annotations
@@ -202,21 +203,25 @@ def builtin_registry(settings: SegmentationSettings) -> Registry:
     for name, cls in settings.active_classifications().items():
         labels = tuple(Label(k, v.en, v.zh) for k, v in cls.labels.items())
         entries.append(Segmentation(name, name, cls.title.en, cls.title.zh, labels, kind="classification"))
+    # Chain stores: the store a customer spends most in (a feature); labels are the store ids found.
+    entries.append(Segmentation("home_store", "home_store", "Home store", "所属门店"))
     entries.append(Segmentation("cluster", "cluster_id", "Behaviour cluster", "行为聚类"))
     for name, tag in settings.active_tags().items():
         entries.append(Segmentation(f"tag_{name}", f"tag_{name}", tag.title.en, tag.title.zh, TAG_LABELS, kind="tag"))
     return Registry(tuple(entries))
 
 
-def config_registry(segmentation: Mapping[str, Any] | None = None) -> Registry:
+def config_registry(
+    segmentation: Mapping[str, Any] | None = None, windows: Mapping[str, int] | None = None
+) -> Registry:
     """The registry under the ``segmentation:`` rules of a config: every consumer builds it here.
 
     Built-in segmentations, classifications and tags (``builtin_registry``), then the prediction
     (``predicted_churn``), which is filled after segmentation by the churn model and so has no history or
-    override columns.
+    override columns. ``windows`` (``Settings.windows()``) fill the window placeholders of the rules.
     """
     from models.clv import prediction_segmentations
     from models.settings import load_segmentation_settings
 
-    settings = load_segmentation_settings(segmentation or {})
+    settings = load_segmentation_settings(segmentation or {}, windows=windows)
     return builtin_registry(settings).extended(*prediction_segmentations(settings))

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from data_contracts.contracts import Windows, render_windows, window_key
 from models.segment_maps import SegmentMap, SegmentMapError, load_segment_map
@@ -223,6 +232,8 @@ class ClusterSettings(_Strict):
     random_state: int = Field(ge=0)
     name_threshold: float = Field(gt=0)
     name_keep_distance: float = Field(0.5, ge=0)
+    refit_every_days: int = Field(7, ge=0, le=3650)
+    refit_distance_growth: float = Field(0.2, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> ClusterSettings:
@@ -262,8 +273,10 @@ class PredictionSettings(_Strict):
 class SegmentationSettings(_Strict):
     """Every segmentation rule, validated; build with ``load_segmentation_settings``.
 
-    Column names that named a behaviour window by placeholder (``sessions_{long}d``) are already rendered
-    with the windows of the snapshot (``load_segmentation_settings(..., windows=...)``).
+    Column names and rules that named a window by placeholder (``sessions_{long}d``,
+    ``complaints_{complaint}d >= 1``) are already rendered with the windows of the snapshot
+    (``load_segmentation_settings(..., windows=...)``); ``windows`` says which, and rules are type-checked
+    against the ``customer_segments`` columns those windows name.
     """
 
     rfm: RfmSettings
@@ -275,11 +288,13 @@ class SegmentationSettings(_Strict):
     summary_group_by: list[str]
     clusters: ClusterSettings
     prediction: PredictionSettings
+    _windows: Windows = PrivateAttr(default_factory=lambda: window_key(None))
 
     @model_validator(mode="after")
-    def _rules_compile(self) -> SegmentationSettings:
+    def _rules_compile(self, info: ValidationInfo) -> SegmentationSettings:
         from models.rule_lint import lint_rules
 
+        self._windows = window_key(dict((info.context or {}).get("windows") or ()))
         errors = [f for f in lint_rules(self) if f.severity == "error"]  # parses and type-checks every rule
         if errors:
             raise ValueError("; ".join(f"{f.where}: {f.message}" for f in errors))
@@ -295,6 +310,16 @@ class SegmentationSettings(_Strict):
         if bad:
             raise ValueError(f"unknown grouping column(s) {bad}; string columns of customer_segments: {strings}")
         return values
+
+    @property
+    def windows(self) -> dict[str, int]:
+        """The window lengths the placeholders were rendered with: ``{"short": 30, "long": 90, "complaint": 90}``."""
+        return dict(self._windows)
+
+    @property
+    def window_key(self) -> Windows:
+        """``windows`` as a hashable key (``data_contracts.contracts.window_key``)."""
+        return self._windows
 
     def active_classifications(self) -> dict[str, ClassificationSettings]:
         """Enabled classifications in config order (value_tier first by default)."""
@@ -348,8 +373,10 @@ def load_segmentation_settings(
 ) -> SegmentationSettings:
     """Defaults deep-merged with ``overrides`` and validated; errors name the key path.
 
-    Column names that name a behaviour window by placeholder (``sessions_{long}d``) are rendered with
-    ``windows`` (the windows the snapshot's features were built with; default 30/90/90).
+    Column names and classification/tag rules that name a window by placeholder (``sessions_{long}d``,
+    ``complaints_{complaint}d >= 1``) are rendered with ``windows`` (the windows the snapshot's features
+    were built with, i.e. ``features.short_window_days`` / ``long_window_days`` / ``complaint_window_days``;
+    default 30/90/90), so a shipped rule follows a changed window.
     """
     if overrides is not None and not isinstance(overrides, Mapping):
         raise SegmentationSettingsError(f"{ROOT}: expected a mapping, got {type(overrides).__name__}")
@@ -370,10 +397,55 @@ def load_segmentation_settings(
         for i, feat in enumerate(clusters["features"]):
             if isinstance(feat, dict) and isinstance(feat.get("column"), str):
                 feat["column"] = _render(feat["column"], key, f"clusters.features.{i}.column")
+    _render_rules(merged, key)
     try:
-        return SegmentationSettings.model_validate(merged)
+        return SegmentationSettings.model_validate(merged, context={"windows": key})
     except ValidationError as exc:
         raise SegmentationSettingsError(_format_errors(exc)) from None
+
+
+_PLACEHOLDER = re.compile(r"\{[^{}']*\}")
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_WINDOW_KEYS = {"short": "short_window_days", "long": "long_window_days", "complaint": "complaint_window_days"}
+
+
+def _unknown_placeholder(text: str, found: str, path: str) -> SegmentationSettingsError:
+    known = ", ".join(f"{{{k}}} (features.{v})" for k, v in _WINDOW_KEYS.items())
+    return SegmentationSettingsError(f"{ROOT}.{path}: unknown window placeholder {found} in {text!r}; known: {known}")
+
+
+def render_rule(text: Any, windows: Windows, path: str) -> Any:
+    """Rule ``text`` with ``{short}``, ``{long}`` and ``{complaint}`` replaced by day counts outside string
+    literals (``region = '{x}'`` is left alone); any other ``{...}`` is an error naming it and ``path``."""
+    if not isinstance(text, str):
+        return text
+    parts: list[str] = []
+    pos = 0
+    for lit in [*_STRING_LITERAL.finditer(text), None]:
+        end = lit.start() if lit else len(text)
+        code = render_windows(text[pos:end], windows)
+        bad = _PLACEHOLDER.search(code)
+        if bad:
+            raise _unknown_placeholder(text, bad.group(0), path)
+        parts.append(code + (lit.group(0) if lit else ""))
+        pos = lit.end() if lit else end
+    return "".join(parts)
+
+
+def _render_rules(merged: dict[str, Any], windows: Windows) -> None:
+    """Render window placeholders in every classification rule and tag rule of ``merged``, in place."""
+    classifications = merged.get("classifications")
+    if isinstance(classifications, dict):
+        for name, cls in classifications.items():
+            rules = cls.get("rules") if isinstance(cls, dict) else None
+            for i, rule in enumerate(rules if isinstance(rules, list) else []):
+                if isinstance(rule, dict) and "when" in rule:
+                    rule["when"] = render_rule(rule["when"], windows, f"classifications.{name}.rules.{i}.when")
+    tags = merged.get("tags")
+    if isinstance(tags, dict):
+        for name, tag in tags.items():
+            if isinstance(tag, dict) and "when" in tag:
+                tag["when"] = render_rule(tag["when"], windows, f"tags.{name}.when")
 
 
 def _render(column: Any, windows: Windows, path: str) -> Any:
@@ -382,7 +454,6 @@ def _render(column: Any, windows: Windows, path: str) -> Any:
         return column
     rendered = render_windows(column, windows)
     if "{" in rendered or "}" in rendered:
-        raise SegmentationSettingsError(
-            f"{ROOT}.{path}: unknown window placeholder in {column!r}; use {{short}}, {{long}} or {{complaint}}"
-        )
+        bad = _PLACEHOLDER.search(rendered)
+        raise _unknown_placeholder(column, bad.group(0) if bad else "'{' or '}'", path)
     return rendered

@@ -70,9 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", default="csv", choices=["csv", "xlsx"])
     e.add_argument(
         "--encoding",
-        default="utf-8",
+        default="utf-8-sig",
         choices=["utf-8", "utf-8-sig"],
-        help="CSV encoding; utf-8-sig writes the byte-order mark Excel needs to show Chinese (xlsx ignores it)",
+        help="CSV encoding; utf-8-sig (default) writes the byte-order mark Excel needs to show Chinese, utf-8 "
+        "leaves it out (xlsx ignores it)",
     )
     e.add_argument(
         "--moved-in",
@@ -168,7 +169,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     from models.registry import config_registry
     from publishing.exports import ExportError, export_segment, export_tag
 
-    registry = config_registry(settings.segmentation)
+    registry = config_registry(settings.segmentation, settings.windows())
     options = {
         "out": args.out,
         "fmt": args.format,
@@ -201,7 +202,7 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
         p = portrait(
             settings.published_dir,
             args.customer_id,
-            load_segmentation_settings(settings.segmentation),
+            load_segmentation_settings(settings.segmentation, windows=settings.windows()),
             as_of=args.as_of,
             warehouse=settings.warehouse,
         )
@@ -261,7 +262,7 @@ def _docs(args: argparse.Namespace, settings: Settings) -> int:
     from models.registry import config_registry
     from publishing.dictionary import render_data_dictionary
 
-    registry = config_registry(settings.segmentation)
+    registry = config_registry(settings.segmentation, settings.windows())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render_data_dictionary(output_contracts().values(), registry=registry), encoding="utf-8")
     print(f"data dictionary written to {args.out}")

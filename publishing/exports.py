@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from models.registry import UNASSIGNED, Language, Registry, RegistryError, Segmentation
@@ -57,6 +58,7 @@ EXPORT_COLUMNS = [
     "monetary",
     "last_purchase_date",
     "preferred_channel",
+    "home_store",
     "region",
     "city",
 ]
@@ -135,8 +137,8 @@ def segment_filter(
         return SegmentFilter(seg, UNASSIGNED, seg.display(None, language), f"{col} is null", None)
     if seg.name == "cluster":
         return _cluster_filter(con, source, seg, segment)
-    if not seg.labels:  # data-driven labels (other than clusters): match the stored value
-        return SegmentFilter(seg, segment, segment, f"cast({col} as varchar) = $segment", segment)
+    if not seg.labels:  # data-driven labels (other than clusters, e.g. home_store): a value of the snapshot
+        return _value_filter(con, source, seg, segment)
     try:
         key = seg.resolve(segment)
     except RegistryError as exc:
@@ -156,6 +158,29 @@ def _cluster_filter(con: duckdb.DuckDBPyConnection, source: Path, seg: Segmentat
             return SegmentFilter(seg, str(cid), f"{cid} · {name}", f'{{t}}."{seg.column}" = $segment', int(cid))
     known = "; ".join(f"{cid} ({name})" for cid, name in clusters) or "none"
     raise ExportError(f"cluster: no cluster {segment!r} in {source.name}; known: {known} (or 'unassigned')")
+
+
+def _value_filter(con: duckdb.DuckDBPyConnection, source: Path, seg: Segmentation, segment: str) -> SegmentFilter:
+    """A data-driven label (a store id for home_store) that some customer of the snapshot holds."""
+    # seg.column is a registry identifier (lower_snake_case), never user text; the value is bound
+    found = con.execute(
+        f'select count(*) from {_read("src")} where cast("{seg.column}" as varchar) = $v',
+        {"src": str(source), "v": segment.strip()},
+    ).fetchall()[0][0]
+    if found:
+        return SegmentFilter(
+            seg, segment.strip(), segment.strip(), f'cast({{t}}."{seg.column}" as varchar) = $segment', segment.strip()
+        )
+    known = [
+        r[0]
+        for r in con.execute(
+            f'select distinct cast("{seg.column}" as varchar) from {_read("src")} where "{seg.column}" is not null '
+            "order by 1 limit 21",
+            {"src": str(source)},
+        ).fetchall()
+    ]
+    shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "") or "none"
+    raise ExportError(f"{seg.name}: no {seg.name} {segment!r} in {source.name}; known: {shown} (or 'unassigned')")
 
 
 def select_customers(
@@ -192,6 +217,25 @@ def select_customers(
     return con.sql(f"{sql} order by c.customer_id", params=params).to_arrow_table()
 
 
+# A cell Excel or a CRM's spreadsheet would run as a formula (=, +, -, @, tab, CR first), unless it is a plain
+# number: written with a leading apostrophe, so it shows as text (landing data reaches city, region, names).
+_FORMULA = r"^[=+\-@\t\r]"
+_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+
+
+def neutralize_formulas(table: pa.Table) -> pa.Table:
+    """Prefix every string cell that a spreadsheet would evaluate as a formula with ``'`` (CSV injection)."""
+    for i, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        col = table.column(i)
+        risky = pc.and_(pc.match_substring_regex(col, _FORMULA), pc.invert(pc.match_substring_regex(col, _NUMBER)))
+        if pc.any(risky).as_py():
+            quoted = pc.binary_join_element_wise(pa.scalar("'", field.type), col, pa.scalar("", field.type))
+            table = table.set_column(i, field, pc.if_else(risky, quoted, col))
+    return table
+
+
 def _temp(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
 
@@ -224,7 +268,7 @@ def _write_xlsx(table: pa.Table, path: Path, sheet: str) -> None:
 
 
 def write_table(
-    table: pa.Table, out: Path, *, fmt: ExportFormat = "csv", encoding: Encoding = "utf-8", sheet: str = "export"
+    table: pa.Table, out: Path, *, fmt: ExportFormat = "csv", encoding: Encoding = "utf-8-sig", sheet: str = "export"
 ) -> Path:
     """Write ``table`` to ``out`` atomically: a hidden temp file in the same folder, then a rename."""
     if fmt not in FORMATS:
@@ -232,6 +276,7 @@ def write_table(
     if encoding not in ENCODINGS:
         raise ExportError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
     out.parent.mkdir(parents=True, exist_ok=True)
+    table = neutralize_formulas(table)
     tmp = _temp(out)
     try:
         if fmt == "xlsx":
@@ -257,7 +302,7 @@ def export_segment(
     segment: str,
     out: Path | None = None,
     fmt: ExportFormat = "csv",
-    encoding: Encoding = "utf-8",
+    encoding: Encoding = "utf-8-sig",
     as_of: date | None = None,
     moved_in: bool = False,
     language: Language = "en",

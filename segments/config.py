@@ -234,6 +234,14 @@ class Settings(BaseModel):
             self.currencies = [*self.currencies, self.currency]
         return self
 
+    def windows(self) -> dict[str, int]:
+        """The feature windows that name window columns and fill rule placeholders: short, long, complaint."""
+        return {
+            "short": self.features.short_window_days,
+            "long": self.features.long_window_days,
+            "complaint": self.features.complaint_window_days,
+        }
+
     def source_time_zone(self, source: str) -> str:
         """Time zone naive timestamps of ``source`` are read in."""
         return self.sources[source].time_zone or self.time_zone
@@ -278,7 +286,7 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path, config_path: Path | 
     from models.settings import SegmentationSettingsError, load_segmentation_settings
 
     try:
-        load_segmentation_settings(settings.segmentation)
+        load_segmentation_settings(settings.segmentation, windows=settings.windows())
     except SegmentationSettingsError as exc:
         raise ConfigError(f"{config_path or 'config'}: {exc}") from exc
     for attr in ("landing_dir", "warehouse", "published_dir", "overrides_file"):

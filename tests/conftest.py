@@ -1,7 +1,12 @@
-"""Shared fixtures: a temporary landing zone, a config built from a dict, and a warehouse in tmp_path."""
+"""Shared fixtures: a temporary landing zone, a config built from a dict, and a warehouse in tmp_path.
+
+Also the one config of a project over the sample data (``segments.sample_data.generate``), which the
+end-to-end tests import as ``from conftest import write_project_config`` (tests/ is on sys.path).
+"""
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,6 +14,7 @@ from typing import Any
 
 import duckdb
 import pytest
+import yaml
 
 from segments.config import Settings, settings_from_dict
 
@@ -18,6 +24,34 @@ from segments.config import Settings, settings_from_dict
 _main = sys.modules["__main__"]
 if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
     _main.__file__ = "<pytest-xdist worker>"
+
+# The sources of the sample data: its timestamps are local times in the business time zone.
+SAMPLE_SOURCES: dict[str, dict[str, str]] = {
+    "orders": {"glob": "orders/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
+    "browsing": {"glob": "browsing/*"},
+    "feedback": {"glob": "feedback/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
+    "customers": {"glob": "customers/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
+}
+
+
+def project_config(**extra: Any) -> dict[str, Any]:
+    """A config over sample data in ``landing/`` of the project folder, warehouse and published files
+    beside it, time zone Asia/Shanghai; keywords add or replace top-level keys."""
+    return {
+        "landing_dir": "landing",
+        "warehouse": "warehouse.duckdb",
+        "published_dir": "published",
+        "time_zone": "Asia/Shanghai",
+        "sources": copy.deepcopy(SAMPLE_SOURCES),
+        **extra,
+    }
+
+
+def write_project_config(root: Path, **extra: Any) -> Path:
+    """``project_config(**extra)`` written to ``root/segments.yaml``; returns its path."""
+    path = root / "segments.yaml"
+    path.write_text(yaml.safe_dump(project_config(**extra), allow_unicode=True), encoding="utf-8")
+    return path
 
 
 @pytest.fixture

@@ -88,6 +88,7 @@ def order(
     category: str | None = None,
     line_id: int = 1,
     ts: str | None = None,
+    store_id: str | None = None,
 ) -> dict[str, Any]:
     """One order line; ``day`` is the local order_date, ``ts`` (UTC) defaults to 02:00 that day."""
     d = date.fromisoformat(day)
@@ -103,6 +104,7 @@ def order(
         "status": status,
         "channel": channel,
         "category": category,
+        "store_id": store_id,
         "currency": "CNY",
     }
 

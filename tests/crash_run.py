@@ -41,9 +41,9 @@ def kill_on_call(owner: Any, name: str, *, nth: int = 1, after: bool = False) ->
 
 def install(phase: str) -> None:
     """Arm the kill for ``phase`` (see ``PHASES``)."""
-    from models import stages
     from data_contracts import table_checks
     from ingestion.loader import Ingestor
+    from models import stages
     from publishing import atomic, catalog
 
     phases: dict[str, Callable[[], None]] = {

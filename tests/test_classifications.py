@@ -231,3 +231,54 @@ def test_rule_lint_check_reports_the_snapshot_findings_as_one_warn_outcome() -> 
     assert rule_findings(con, D, {"rule_lint": {"max_default_share": 1.0}, "tags": {}}).unexpected_count < (
         found.unexpected_count
     )
+
+
+# ------------------------------------------------------------------------------ window placeholders
+def test_shipped_rules_follow_the_configured_windows() -> None:
+    settings = load_segmentation_settings(windows={"short": 14, "complaint": 60})
+    assert settings.windows == {"short": 14, "long": 90, "complaint": 60}
+    assert settings.tags["recent_complainer"].when == "complaints_60d >= 1"
+    assert settings.tags["cart_abandoner"].when == "add_to_carts_14d > 0 and orders_30d = 0"
+    assert settings.classifications["satisfaction"].rules[0].when.startswith("complaints_60d >= 1 or ")
+    # hand-worked: complaints in the 60-day window drive the tag and the first satisfaction rule
+    frame = _frame(
+        complaints_60d=[2, 0, None],
+        nps_class=["promoter", "promoter", None],
+        add_to_carts_14d=[1, 0, 3],
+        orders_30d=[0, 0, 1],
+    )
+    out = apply_classifications(frame, settings)
+    assert out["tag_recent_complainer"].to_list() == [True, False, False]
+    assert out["satisfaction"].to_list() == ["dissatisfied", "satisfied", "unknown"]
+    assert out["tag_cart_abandoner"].to_list() == [True, False, False]
+    # the default windows render the former column names
+    assert load_segmentation_settings().tags["recent_complainer"].when == "complaints_90d >= 1"
+
+
+def test_a_hard_coded_window_column_that_the_windows_do_not_make_is_refused() -> None:
+    tag = {"title": {"en": "Old", "zh": "旧"}, "when": "complaints_90d >= 1"}
+    with pytest.raises(SegmentationSettingsError, match=r"segmentation\.tags\.old\.when: .*unknown column "
+                       r"'complaints_90d' \(did you mean 'complaints_60d'\?\)"):  # fmt: skip
+        load_segmentation_settings({"tags": {"old": tag}}, windows={"complaint": 60})
+
+
+def test_an_unknown_placeholder_names_itself_and_the_config_key() -> None:
+    tag = {"title": {"en": "Mid", "zh": "中"}, "when": "sessions_{medium}d > 0"}
+    with pytest.raises(SegmentationSettingsError) as err:
+        load_segmentation_settings({"tags": {"mid": tag}})
+    message = str(err.value)
+    assert message.startswith("segmentation.tags.mid.when: unknown window placeholder {medium} in ")
+    assert (
+        "{complaint} (features.complaint_window_days)" in message and "{short} (features.short_window_days)" in message
+    )
+
+
+def test_placeholders_inside_string_literals_are_left_alone() -> None:
+    cls = {
+        "title": {"en": "Braces", "zh": "括号"},
+        "labels": {"odd": {"en": "Odd", "zh": "奇"}, "other": {"en": "Other", "zh": "其他"}},
+        "rules": [{"label": "odd", "when": "city = '{short}' and sessions_{short}d > 0"}],
+        "default": "other",
+    }
+    settings = load_segmentation_settings({"classifications": {"braces": cls}}, windows={"short": 7})
+    assert settings.classifications["braces"].rules[0].when == "city = '{short}' and sessions_7d > 0"

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-import yaml
+from conftest import write_project_config
 
 from data_contracts.contracts import RUN_OUTPUTS, SNAPSHOT_OUTPUTS
 from publishing.atomic import current_set
@@ -69,19 +69,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
         dest = root / "held" / path.relative_to(root / "work" / "landing")
         dest.parent.mkdir(parents=True, exist_ok=True)
         path.rename(dest)
-    cfg = {
-        "landing_dir": "landing",
-        "warehouse": "warehouse.duckdb",
-        "published_dir": "published",
-        "time_zone": "Asia/Shanghai",
-        "sources": {
-            "orders": {"glob": "orders/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-            "browsing": {"glob": "browsing/*"},
-            "feedback": {"glob": "feedback/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-            "customers": {"glob": "customers/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-        },
-    }
-    (root / "work" / "segments.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    write_project_config(root / "work")
     first = _cli(root / "work", "run", "--as-of", PREVIOUS.isoformat())
     assert first.returncode == 0, first.stdout + first.stderr
     return root

@@ -148,3 +148,24 @@ def test_explain_names_what_is_missing(tmp_path: Path) -> None:
         portrait(pub, "C9", SETTINGS)
     with pytest.raises(ExplainError, match="snapshot_date=2026-01-01"):
         portrait(pub, "C2", SETTINGS, as_of=date(2026, 1, 1))
+
+
+def test_pareto_share_weighs_negative_spend_as_zero_like_the_grader(tmp_path: Path) -> None:
+    """Net spend 100, 50, 30, -40: the grader's total is 180, so 50 sits at 150/180 (B), not 150/140."""
+    import duckdb
+    import polars as pl
+
+    from models.explain import _grade_shares
+    from models.grades import grade_table
+    from models.settings import load_segmentation_settings
+
+    settings = load_segmentation_settings({})
+    spend = pl.Series([100.0, 50.0, 30.0, -40.0])
+    grades = dict(grade_table(spend, "pareto", settings.grades.cutoffs).iter_rows())
+    frame = pl.DataFrame({"customer_id": list("abcd"), "monetary": spend, "monetary_grade": [grades[v] for v in spend]})
+    frame.write_parquet(tmp_path / "s.parquet")
+    row = frame.row(1, named=True)
+    with duckdb.connect() as con:
+        out = _grade_shares(con, str(tmp_path / "s.parquet"), row, settings)
+    assert out["monetary"]["grade"] == "B"
+    assert out["monetary"]["cumulative_share"] == pytest.approx(150 / 180)

@@ -78,7 +78,7 @@ def registry() -> Registry:
     return builtin_registry(load_segmentation_settings({}))
 
 
-def _csv(path: Path, encoding: str = "utf-8") -> list[dict[str, str]]:
+def _csv(path: Path, encoding: str = "utf-8-sig") -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(path.read_text(encoding=encoding))))
 
 
@@ -151,7 +151,12 @@ def test_utf8_sig_csv_starts_with_the_bom_and_keeps_chinese(published: Path, reg
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and not raw[3:].startswith(b"\xef\xbb\xbf")
     assert [r["rfm_segment_name"] for r in _csv(path, "utf-8-sig")] == ["冠军客户"] * 3
-    plain, _ = export_segment(published, registry, by="rfm_segment", segment="loyal")
+    assert (
+        export_segment(published, registry, by="rfm_segment", segment="loyal")[0]
+        .read_bytes()
+        .startswith(b"\xef\xbb\xbf")
+    )  # the default: Excel-friendly
+    plain, _ = export_segment(published, registry, by="rfm_segment", segment="loyal", encoding="utf-8")
     assert plain.read_bytes().startswith(b'"customer_id"')  # plain utf-8: no BOM
 
 
@@ -202,3 +207,22 @@ def test_cli_export_with_every_option(published: Path, tmp_path: Path, capsys: p
     assert (published / "exports" / "cluster=0.xlsx").is_file()
     assert main(["--config", str(config), "export", "--by", "region", "--segment", "x"]) == 2
     assert "cannot export by 'region'; exportable: rfm_segment" in capsys.readouterr().err
+
+
+def test_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text(tmp_path: Path) -> None:
+    from publishing.exports import write_table
+
+    values = ['=HYPERLINK("http://x")', "+1+2", "-3", "@SUM(A1)", "\tx", "-12.5", "Shanghai", None, "a=b"]
+    table = pa.table({"city": values, "orders": list(range(len(values)))})
+    for fmt in ("csv", "xlsx"):
+        out = write_table(table, tmp_path / f"t.{fmt}", fmt=fmt)
+        if fmt == "csv":
+            got = [r["city"] for r in _csv(out, "utf-8-sig")]
+        else:
+            from openpyxl import load_workbook
+
+            got = [r[0] for r in load_workbook(out).active.iter_rows(min_row=2, values_only=True)]
+        expected = ['\'=HYPERLINK("http://x")', "'+1+2", "-3", "'@SUM(A1)", "'\tx", "-12.5", "Shanghai", None, "a=b"]
+        if fmt == "csv":
+            expected[7] = ""  # CSV has no null
+        assert got == expected, fmt

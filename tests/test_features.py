@@ -164,7 +164,7 @@ EXPECTED_COLUMNS = [
     "time_online_s_90d",
     "days_since_last_visit", "cart_to_order_rate_90d", "top_browsed_category_90d",
     "feedback_count", "avg_rating", "last_nps", "nps_class", "complaints_90d", "days_since_last_feedback",
-    "top_category", "top_category_share", "online_share", "offline_share", "preferred_channel",
+    "top_category", "top_category_share", "online_share", "offline_share", "preferred_channel", "home_store",
     "has_customer_record", "signup_date", "region", "city", "source_channel", "birth_year", "gender",
 ]  # fmt: skip
 
@@ -182,7 +182,7 @@ BLANK: dict[str, Any] = {
     "feedback_count": 0, "avg_rating": None, "last_nps": None, "nps_class": None, "complaints_90d": 0,
     "days_since_last_feedback": None,
     "top_category": None, "top_category_share": None, "online_share": None, "offline_share": None,
-    "preferred_channel": None,
+    "preferred_channel": None, "home_store": None,
     "has_customer_record": False, "signup_date": None, "region": None, "city": None, "source_channel": None,
     "birth_year": None, "gender": None,
 }  # fmt: skip
@@ -446,8 +446,52 @@ def test_lookback_limits_frequency_and_monetary_only(warehouse: duckdb.DuckDBPyC
     assert (c01["first_purchase_date"], c01["recency_days"], c01["orders_90d"]) == (date(2025, 1, 10), 10, 2)
     c02 = rows["c02"]  # 05-31 is exactly 30 days back: outside; 06-01 inside
     assert (c02["frequency"], c02["monetary"]) == (1, Decimal("20.00"))
-    c08 = rows["c08"]  # bought, but not within the lookback
-    assert (c08["frequency"], c08["is_buyer"], c08["aov"], c08["recency_days"]) == (0, False, None, 167)
+    c08 = rows["c08"]  # bought, but not within the lookback: still a buyer (lapsed), never a prospect
+    assert (c08["frequency"], c08["is_buyer"], c08["aov"], c08["recency_days"]) == (0, True, None, 167)
+
+
+# ------------------------------------------------------------------------------------------ home store
+HOME_STORE_ORDERS = [
+    # h1: S02 = S01 = 100 net: tie to the smaller store id; its online line (no store) is larger but never counts
+    order("H101", "h1", "2025-06-01", "100.00", channel="offline", store_id="S02"),
+    order("H102", "h1", "2025-06-02", "100.00", channel="offline", store_id="S01"),
+    order("H103", "h1", "2025-06-03", "500.00", channel="online"),
+    # h2: S01 sold 80 but refunds of 80 + 10 make it net -10; S03 (5) is the only positive store
+    order("H201", "h2", "2025-05-01", "80.00", channel="offline", store_id="S01"),
+    order("H201", "h2", "2025-05-05", "80.00", "refunded", channel="offline", store_id="S01", line_id=2),
+    order("H202", "h2", "2025-05-06", "10.00", "refunded", channel="offline", store_id="S01"),
+    order("H203", "h2", "2025-05-07", "5.00", channel="offline", store_id="S03"),
+    # h3: online only (null store_id lines): no home store
+    order("H301", "h3", "2025-06-10", "70.00", channel="online"),
+    order("H302", "h3", "2025-06-11", "30.00", channel="app"),
+    # h5: sold and fully refunded in S05 (net 0 is not positive); a cancelled S04 line is ignored
+    order("H501", "h5", "2025-06-01", "50.00", channel="offline", store_id="S05"),
+    order("H501", "h5", "2025-06-02", "50.00", "refunded", channel="offline", store_id="S05", line_id=2),
+    order("H502", "h5", "2025-06-03", "999.00", "cancelled", channel="offline", store_id="S04"),
+    # h6: S09 (10, inside a 30-day lookback) against S07 (900, 2025-01-01) and S08 (2000, after D)
+    order("H601", "h6", "2025-06-20", "10.00", channel="offline", store_id="S09"),
+    order("H602", "h6", "2025-01-01", "900.00", channel="offline", store_id="S07"),
+    order("H603", "h6", "2025-07-01", "2000.00", channel="offline", store_id="S08"),
+]
+# h4 has no orders at all (a customer record only)
+HOME_STORE_EXPECTED = {"h1": "S01", "h2": "S03", "h3": None, "h4": None, "h5": None, "h6": "S07"}
+
+
+@pytest.mark.parametrize(
+    ("lookback_days", "changed"),
+    [(None, {}), (30, {"h2": None, "h6": "S09"})],  # 30 days: h2's May lines and h6's S07 fall outside
+)
+def test_home_store_is_the_store_with_the_most_positive_net_spend(
+    tmp_path: Path, lookback_days: int | None, changed: dict[str, str | None]
+) -> None:
+    con = make_warehouse(tmp_path / "w.duckdb", HOME_STORE_ORDERS, customers=[customer("h4", "2025-01-01")])
+    try:
+        frame = customer_features_frame(con, D, FeatureParams(lookback_days=lookback_days))
+    finally:
+        con.close()
+    got = dict(frame.select("customer_id", "home_store").iter_rows())
+    assert got == {**HOME_STORE_EXPECTED, **changed}
+    assert frame.schema["home_store"] == pl.String
 
 
 def test_custom_windows_name_their_columns(warehouse: duckdb.DuckDBPyConnection) -> None:

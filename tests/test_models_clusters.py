@@ -254,3 +254,104 @@ def test_a_fresh_name_equal_to_a_kept_one_is_told_apart() -> None:
     centers = np.array([[2.5, 0.0, 0.0, 0.0], [0.8, 0.1, 0.0, 0.0], [-1.6, 0.0, 0.0, 0.0]])
     names = cluster_names(centers, [3, 4, 5], settings, kept={3: "high spend"})
     assert names == {3: "high spend", 4: "high spend (less spend)", 5: "low spend"}
+
+
+# ------------------------------------------------------------------ reuse between re-fits (cluster_reuse)
+
+
+def test_nightly_snapshot_reuses_the_stored_fit_and_assigns_with_its_scaler() -> None:
+    from models.cluster_reuse import fit_key
+
+    settings = _settings()
+    first = cluster_customers(_blobs({"big": 10, "mid": 20, "low": 30}), settings, SNAPSHOT)
+    assert first.params["refit"] is True and first.params["refit_reason"] == "no previous centroids"
+    assert first.centroids["fitted_date"].unique().to_list() == [SNAPSHOT]
+    assert first.centroids["fit_key"].unique().to_list() == [fit_key(settings)]
+    fit_distance = first.centroids["fit_distance"][0]
+    assert 0 < fit_distance < 0.5  # tight blobs: every customer is close to its centre
+
+    # The next day: a new customer between "mid" and "big" and 5 more "low"; the stored fit is reused.
+    extra = pl.DataFrame(
+        {
+            "customer_id": ["new-1"],
+            "blob": ["new"],
+            "is_buyer": [True],
+            "frequency": [12],
+            "monetary": [Decimal("4000.00")],
+            "recency_days": [5],
+            "sessions_90d": [35],
+        },
+        schema_overrides={"monetary": pl.Decimal(18, 2)},
+    ).with_columns(snapshot_date=pl.lit(NEXT))
+    frame = pl.concat([_blobs({"big": 10, "mid": 20, "low": 35}, snapshot=NEXT), extra], how="vertical_relaxed")
+    second = cluster_customers(frame, settings, NEXT, previous_centroids=first.centroids)
+    assert second.params["refit"] is False, second.params["refit_reason"]
+    assert second.params["refit_reason"] == f"reused the centroids fitted on {SNAPSHOT}"
+    keep = [
+        "cluster_id",
+        "cluster_name",
+        "feature",
+        "center",
+        "center_std",
+        "scale_mean",
+        "scale_std",
+        "fitted_date",
+        "fit_distance",
+        "fit_key",
+    ]
+    assert_frame_equal(second.centroids.select(keep), first.centroids.select(keep))
+    assert second.centroids["snapshot_date"].unique().to_list() == [NEXT]
+    ids = _blob_ids(frame.filter(pl.col("blob") != "new"), second.assignments)
+    assert ids == _blob_ids(_blobs({"big": 10, "mid": 20, "low": 30}), first.assignments)
+    # the new customer goes to the nearest stored centre in the stored scaler's units, computed here by hand
+    cols = [f.column for f in settings.features]
+    wide = first.centroids.pivot(on="feature", index="cluster_id", values="center_std").sort("cluster_id")
+    scale = first.centroids.group_by("feature").agg(pl.col("scale_mean", "scale_std").first())
+    mean = np.array([scale.filter(pl.col("feature") == c)["scale_mean"][0] for c in cols])
+    std = np.array([scale.filter(pl.col("feature") == c)["scale_std"][0] for c in cols])
+    z = (np.log1p(np.array([4000.0, 12, 5, 35])) - mean) / std
+    expected = wide["cluster_id"][int(np.argmin(((wide.select(cols).to_numpy() - z) ** 2).sum(axis=1)))]
+    got = second.assignments.filter(pl.col("customer_id") == "new-1")["cluster_id"][0]
+    assert got == expected == ids["big"]
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("cadence", "days or more ago (refit_every_days)"),
+        ("every_snapshot", "refit_every_days = 0"),
+        ("settings_changed", "the cluster settings changed since the last fit"),
+        ("old_version", "previous centroids do not say when they were fitted"),
+        ("drift", "segmentation.clusters.refit_distance_growth"),
+    ],
+)
+def test_stored_fit_is_refitted_on_cadence_settings_change_old_rows_or_drift(case: str, reason: str) -> None:
+    settings = _settings()
+    first = cluster_customers(_blobs({"big": 10, "mid": 20, "low": 30}), settings, SNAPSHOT)
+    previous, when, now = first.centroids, NEXT, settings
+    frame = _blobs({"big": 10, "mid": 20, "low": 30}, snapshot=NEXT)
+    if case == "cadence":
+        when = date(2026, 11, 28)  # 7 days after the fit, refit_every_days = 7
+    elif case == "every_snapshot":
+        now = _settings(refit_every_days=0)
+    elif case == "settings_changed":
+        now = _settings(n_init=2)
+    elif case == "old_version":
+        previous = previous.drop("fitted_date", "fit_distance", "fit_key")
+    else:  # every customer's spend x 20: the sample now lies far from every stored centre
+        frame = frame.with_columns(pl.col("monetary") * 20)
+    out = cluster_customers(frame, now, when, previous_centroids=previous)
+    assert out.params["refit"] is True
+    assert reason in out.params["refit_reason"]
+    assert out.centroids["fitted_date"].unique().to_list() == [when]
+    assert any("re-fitted" in w for w in out.warnings) == (case == "drift")
+    if case != "drift":  # same data: the re-fit finds the same clusters and keeps their ids
+        assert _blob_ids(frame, out.assignments) == _blob_ids(frame, first.assignments)
+
+
+def test_day_six_still_reuses_and_a_backfill_before_the_fit_refits() -> None:
+    settings = _settings()
+    first = cluster_customers(_blobs({"big": 10, "mid": 20, "low": 30}), settings, SNAPSHOT)
+    frame = _blobs({"big": 10, "mid": 20, "low": 30})
+    assert cluster_customers(frame, settings, date(2026, 11, 27), first.centroids).params["refit"] is False
+    assert cluster_customers(frame, settings, date(2026, 11, 20), first.centroids).params["refit"] is True

@@ -159,12 +159,18 @@ def test_shuffled_rows_give_the_same_result() -> None:
     assert a.warnings == b.warnings
 
 
-def test_previous_centroids_flow_through() -> None:
-    settings = load_segmentation_settings({"clusters": {"k": 3}})
+@pytest.mark.parametrize("refit_every_days", [0, 7])
+def test_previous_centroids_flow_through(refit_every_days: int) -> None:
+    """Re-fitted (ids matched to the previous centroids) or reused (the stored fit): the same clusters."""
+    settings = load_segmentation_settings({"clusters": {"k": 3, "refit_every_days": refit_every_days}})
     first = segment_customers(_features(), settings, SNAPSHOT)
     nxt = _features(snapshot=SNAPSHOT + timedelta(days=1))
     second = segment_customers(nxt, settings, SNAPSHOT + timedelta(days=1), previous_centroids=first.centroids)
-    assert second.params["clusters"]["matched_previous"] is True
+    assert second.params["clusters"]["refit"] is (refit_every_days == 0)
+    if refit_every_days == 0:
+        assert second.params["clusters"]["matched_previous"] is True
+    else:
+        assert second.params["clusters"]["fitted_date"] == SNAPSHOT.isoformat()
     assert_frame_equal(
         first.customers.select("customer_id", "cluster_id"), second.customers.select("customer_id", "cluster_id")
     )

@@ -90,6 +90,23 @@ def test_overrides_applied_expired_unknown_and_conflicting() -> None:
     assert [rows[c]["overridden_fields"] for c in "abc"] == [["value_tier"], ["tag_recent_complainer"], ["cluster_id"]]
 
 
+def test_home_store_override_takes_a_store_id_of_the_snapshot() -> None:
+    frame = _frame().with_columns(home_store=pl.Series(["S02", None, "S01"], dtype=pl.String))
+    overrides = [
+        _o(2, "b", "home_store", "S01"),  # online-only customer moved to store S01 by hand
+        _o(3, "a", "home_store", "S77"),  # no customer has S77 as home store in this snapshot
+    ]
+    out, audit = apply_overrides(frame, overrides, REGISTRY, D, NAMES)
+    assert audit["status"].to_list() == ["applied", "refused"]
+    assert audit["detail"].to_list() == [
+        "home_store: None -> S01",
+        "unknown label: no home_store 'S77' in this snapshot; home_store values: S01, S02",
+    ]
+    assert out["home_store"].to_list() == ["S02", "S01", "S01"]
+    assert out["home_store_computed"].to_list() == ["S02", None, "S01"]
+    assert out["overridden_fields"].to_list() == [[], ["home_store"], []]
+
+
 def test_no_overrides_publish_computed_columns_and_empty_lists() -> None:
     out, audit = apply_overrides(_frame(), [], REGISTRY, D, NAMES)
     assert audit.height == 0 and audit.columns[:3] == ["snapshot_date", "line", "customer_id"]
@@ -103,6 +120,7 @@ def test_history_keeps_since_while_the_value_holds() -> None:
         {
             "customer_id": ["a", "b", "gone"],
             "value_tier": ["general", "general", "low_value"],
+            "value_tier_previous": ["potential", "potential", None],
             "value_tier_since": [date(2026, 10, 1), date(2026, 10, 1), PREV],
             "cluster_id": [0, 1, 2],
             # no cluster_id_since: the previous snapshot was built before history existed
@@ -113,8 +131,10 @@ def test_history_keeps_since_while_the_value_holds() -> None:
         "customer_id", "value_tier_previous", "value_tier_since", "cluster_id_previous", "cluster_id_since"
     )
     assert got.rows() == [
-        ("a", "general", date(2026, 10, 1), 0, PREV),  # unchanged: since carried; cluster since = previous date
-        ("b", "general", D, 1, PREV),  # changed tier today
+        # unchanged: previous value and since carried (the tier was "potential" before 2026-10-01); the
+        # cluster since = previous date and its previous value unknown (no history columns back then)
+        ("a", "potential", date(2026, 10, 1), None, PREV),
+        ("b", "general", D, None, PREV),  # changed tier today: the previous value is yesterday's
         ("c", None, D, None, D),  # new customer
     ]
     assert out["tag_recent_complainer_since"].to_list() == [D, D, D]  # no tag column in the previous snapshot
@@ -179,3 +199,16 @@ def test_finalized_rows_match_the_extended_contract() -> None:
             )
     out, _ = finalize_customers(frame, [], None, None, SETTINGS, D)
     assert set(added) <= set(out.columns)
+
+
+def test_previous_is_the_value_before_the_change_and_holds_while_the_value_holds() -> None:
+    """A CRM's "previous group": general, general, high_value, high_value -> previous general from day 3 on."""
+    days = [date(2026, 11, d) for d in (18, 19, 20, 21)]
+    tiers = ["general", "general", "high_value", "high_value"]
+    previous, previous_date, seen = None, None, []
+    for day, tier in zip(days, tiers, strict=True):
+        frame = pl.DataFrame({"snapshot_date": [day], "customer_id": ["a"], "value_tier": [tier]})
+        out = add_history(frame, previous, REGISTRY, day, previous_date)
+        seen.append((out["value_tier_previous"][0], out["value_tier_since"][0]))
+        previous, previous_date = out, day
+    assert seen == [(None, days[0]), (None, days[0]), ("general", days[2]), ("general", days[2])]

@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-import yaml
+from conftest import write_project_config
 
 from data_contracts.contracts import output_contracts
 from models.published_columns import published_contracts
@@ -31,25 +31,8 @@ AS_OF = date(2026, 11, 21)
 
 def write_config(root: Path, **extra: object) -> Path:
     """A config file whose paths all live under ``root``."""
-    cfg = {
-        "landing_dir": "landing",
-        "warehouse": "warehouse.duckdb",
-        "published_dir": "published",
-        "time_zone": "Asia/Shanghai",
-        "currency": "CNY",
-        # Explicit: these definitions are built before any data is loaded (see the partition-start test).
-        "snapshot_start": "2025-01-01",
-        "sources": {
-            "orders": {"glob": "orders/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-            "browsing": {"glob": "browsing/*"},
-            "feedback": {"glob": "feedback/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-            "customers": {"glob": "customers/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-        },
-        **extra,
-    }
-    path = root / "segments.yaml"
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    return path
+    # snapshot_start explicit: these definitions are built before any data is loaded (partition-start test).
+    return write_project_config(root, **{"currency": "CNY", "snapshot_start": "2025-01-01", **extra})
 
 
 @pytest.fixture(scope="module")

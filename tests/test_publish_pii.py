@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
-import yaml
+from conftest import write_project_config
 
 from models.registry import config_registry
 from pipelines.runner import run_pipeline
@@ -88,19 +88,7 @@ def pii_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dg.DagsterI
     root = tmp_path_factory.mktemp("pii")
     generate(root / "landing", customers=150, days=90, end_date=AS_OF, seed=5, defects=True, daily_days=3)
     _plant(root / "landing")
-    cfg = {
-        "landing_dir": "landing",
-        "warehouse": "warehouse.duckdb",
-        "published_dir": "published",
-        "time_zone": "Asia/Shanghai",
-        "sources": {
-            "orders": {"glob": "orders/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-            "browsing": {"glob": "browsing/*"},
-            "feedback": {"glob": "feedback/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-            "customers": {"glob": "customers/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-        },
-    }
-    (root / "segments.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    write_project_config(root)
     instance = dg.DagsterInstance.ephemeral()
     summary = run_pipeline(str(root / "segments.yaml"), as_of=AS_OF, instance=instance)
     assert summary["success"], summary["failures"]

@@ -36,13 +36,14 @@ def test_builtin_registry_lists_every_segmentation_with_both_display_names() -> 
         "engagement_grade",
         "overall_grade",
         "lifecycle_stage",
-        # the classifications of the config (value tier first), the cluster, then one entry per tag
+        # the classifications of the config (value tier first), home store, the cluster, then one entry per tag
         "value_tier",
         "customer_source",
         "preferred_category",
         "satisfaction",
         "age_band",
         "home_region",
+        "home_store",
         "cluster",
         "tag_high_value_active",
         "tag_recent_complainer",
@@ -64,6 +65,7 @@ def test_builtin_registry_lists_every_segmentation_with_both_display_names() -> 
         "satisfaction",
         "age_band",
         "home_region",
+        "home_store",
         "cluster",
         "tag_high_value_active",
         "tag_recent_complainer",

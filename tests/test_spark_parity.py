@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from conftest import SAMPLE_SOURCES, project_config
 from polars.testing import assert_frame_equal
 
 from engines.pipeline import export_sources, features_on_engine, segment_features
@@ -33,12 +34,6 @@ except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
     from spark_helpers import make_engine, start_spark_in_background
 
 D = date(2026, 11, 21)
-SOURCES = {
-    "orders": {"glob": "orders/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-    "browsing": {"glob": "browsing/*"},
-    "feedback": {"glob": "feedback/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-    "customers": {"glob": "customers/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-}
 # Another corner of the settings: fixed RFM thresholds, quantile grades, everyone clustered, two bases,
 # and a user classification and tags using the operators the shipped rules do not (arithmetic, division,
 # decimal and date literals, not in, not between, is null, age).
@@ -73,12 +68,11 @@ VARIANT = {
 def _sample_warehouse(root: Path) -> Path:
     """Sample data (with its planted defects) ingested as the pipeline does, time zone Asia/Shanghai."""
     generate(root / "landing", customers=150, days=400, end_date=D, seed=11, defects=True, daily_days=7)
-    raw = {"landing_dir": "landing", "warehouse": "wh.duckdb", "published_dir": "pub", "time_zone": "Asia/Shanghai"}
-    settings = settings_from_dict({**raw, "sources": SOURCES}, base_dir=root)
+    settings = settings_from_dict(project_config(warehouse="wh.duckdb", published_dir="pub"), base_dir=root)
     con = duckdb.connect(str(settings.warehouse))
     con.execute("set TimeZone = 'UTC'")
     ensure_schema(con)
-    for source in SOURCES:
+    for source in SAMPLE_SOURCES:
         ingest_source(con, settings, source, run_id="parity", run_ts=datetime(2026, 11, 22, tzinfo=UTC))
     con.close()
     return settings.warehouse
@@ -110,6 +104,11 @@ def _add_edge_cases(path: Path) -> None:
         order("s1", "one_today", "2026-11-21", "12.34"),
         order("s2", "one_old", "2024-12-31", "12.34", channel="offline"),
         order("f1", "future", "2026-11-22", "5.00"),  # after D only: unknown yet
+        # home store: a tie between two stores (smaller id wins), a store made net-negative by a refund
+        order("h1", "stores", "2026-10-01", "25.00", channel="offline", store_id="S2"),
+        order("h2", "stores", "2026-10-02", "25.00", channel="offline", store_id="S1"),
+        order("h3", "stores", "2026-10-03", "40.00", channel="offline", store_id="S3"),
+        order("h3", "stores", "2026-10-04", "45.00", status="refunded", channel="offline", store_id="S3", line_id=2),
     ]
     browsing = [
         event("browse_only", "b1", "2026-11-20", "product_view", category="toys", duration_s=None),
@@ -179,7 +178,15 @@ def _assert_same(want: SegmentationResult, got: SegmentationResult) -> None:
         a, b = getattr(want, name), getattr(got, name)
         assert a.schema == b.schema, name
         assert_frame_equal(a, b, check_exact=False, abs_tol=1e-9, rel_tol=0)
-    for column in ("rfm_segment", "value_class", "overall_grade", "lifecycle_stage", "value_tier", "cluster_id"):
+    for column in (
+        "rfm_segment",
+        "value_class",
+        "overall_grade",
+        "lifecycle_stage",
+        "value_tier",
+        "cluster_id",
+        "home_store",
+    ):
         assert want.customers[column].equals(got.customers[column]), column
 
 

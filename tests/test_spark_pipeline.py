@@ -8,33 +8,17 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import yaml
+from conftest import write_project_config
 from polars.testing import assert_frame_equal
 
 from pipelines.runner import run_pipeline
 from segments.sample_data import generate
 
 AS_OF = date(2026, 11, 21)
-SOURCES = {
-    "orders": {"glob": "orders/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-    "browsing": {"glob": "browsing/*"},
-    "feedback": {"glob": "feedback/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-    "customers": {"glob": "customers/*", "timestamp_format": "%Y-%m-%d %H:%M:%S"},
-}
 
 
 def _run(root: Path, landing: Path, engine: str) -> dict:
-    cfg = {
-        "landing_dir": str(landing),
-        "warehouse": "warehouse.duckdb",
-        "published_dir": "published",
-        "time_zone": "Asia/Shanghai",
-        "snapshot_start": "2025-01-01",
-        "engine": engine,
-        "sources": SOURCES,
-    }
-    path = root / "segments.yaml"
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    path = write_project_config(root, landing_dir=str(landing), snapshot_start="2025-01-01", engine=engine)
     return run_pipeline(str(path), as_of=AS_OF, instance=dg.DagsterInstance.ephemeral())
 
 

@@ -27,6 +27,7 @@ orders_to_date as (
         amount,
         status,
         channel,
+        store_id,
         category,
         (cast($lookback_start as date) is null or order_date > $lookback_start) as in_lookback
     from orders
@@ -424,6 +425,35 @@ preferred_channels as (
     where channel_rank = 1
 ),
 
+-- net spend per store in the lookback window (as category_spend); lines without a store (online) never count
+store_spend as (
+    select
+        customer_id,
+        store_id,
+        sum(case when status = 'completed' then amount else -amount end) as net_spend
+    from orders_to_date
+    where in_lookback
+      and status in ('completed', 'refunded')
+      and store_id is not null
+    group by customer_id, store_id
+),
+
+-- home store: the store with the most positive net spend, ties to the smallest store_id
+home_stores as (
+    select
+        customer_id,
+        store_id as home_store
+    from (
+        select
+            customer_id,
+            store_id,
+            row_number() over (partition by customer_id order by net_spend desc, store_id asc) as store_rank
+        from store_spend
+        where net_spend > 0
+    ) as ranked
+    where store_rank = 1
+),
+
 -- -------------------------------------------------------------------------------- known customers
 first_activity as (
     select customer_id, first_order_date as first_date from order_summary
@@ -464,7 +494,8 @@ final as (
         median_gaps.median_days_between_purchases,
         reactivation_gaps.reactivation_gap_days,
         coalesce(purchases.cancelled_orders, 0) as cancelled_orders,
-        coalesce(purchases.frequency, 0) >= 1 as is_buyer,
+        -- bought at any time up to D (not only in the lookback window): "prospect" means never bought
+        purchases.last_purchase_date is not null as is_buyer,
 
         coalesce(browsing.sessions_w1, 0) as sessions_w1,
         cast(coalesce(browsing.page_views_w1, 0) as bigint) as page_views_w1,
@@ -503,6 +534,7 @@ final as (
         channel_shares.online_share,
         channel_shares.offline_share,
         preferred_channels.preferred_channel,
+        home_stores.home_store,
 
         records.customer_id is not null as has_customer_record,
         records.signup_date,
@@ -522,6 +554,7 @@ final as (
     left join top_categories on known.customer_id = top_categories.customer_id
     left join channel_shares on known.customer_id = channel_shares.customer_id
     left join preferred_channels on known.customer_id = preferred_channels.customer_id
+    left join home_stores on known.customer_id = home_stores.customer_id
     left join current_records as records on known.customer_id = records.customer_id
 )
 
