@@ -26,6 +26,7 @@ from engines.engine import SqlEngine
 from engines.rules import evaluate_rules_on_engine
 from engines.sql import Statement, load_statement
 from models.clusters import ClusterResult, _profiles, cluster_customers, stable_hash
+from models.grades import bases_with_data, basis_inputs, missing_bases_warning
 from models.pipeline import (
     SegmentationResult,
     _check_snapshot_date,
@@ -66,7 +67,10 @@ def _score_values(settings: SegmentationSettings) -> dict[str, object]:
     return values
 
 
-def _grade_values(settings: SegmentationSettings) -> dict[str, object]:
+def _grade_values(
+    settings: SegmentationSettings, with_data: tuple[str, ...] | list[str] = ("monetary", "frequency", "engagement")
+) -> dict[str, object]:
+    """Parameters of the grade and lifecycle statements; bases not in ``with_data`` leave the overall grade."""
     grades = settings.grades
     a, b = Fraction(str(grades.cutoffs.a)), Fraction(str(grades.cutoffs.b))
     lifecycle = settings.lifecycle
@@ -76,9 +80,9 @@ def _grade_values(settings: SegmentationSettings) -> dict[str, object]:
         "a_den": a.denominator,
         "b_num": b.numerator,
         "b_den": b.denominator,
-        "overall_monetary": "monetary" in grades.overall_bases,
-        "overall_frequency": "frequency" in grades.overall_bases,
-        "overall_engagement": "engagement" in grades.overall_bases,
+        "overall_monetary": "monetary" in grades.overall_bases and "monetary" in with_data,
+        "overall_frequency": "frequency" in grades.overall_bases and "frequency" in with_data,
+        "overall_engagement": "engagement" in grades.overall_bases and "engagement" in with_data,
         "new_days": lifecycle.new_days,
         "active_days": lifecycle.active_days,
         "churn_days": lifecycle.churn_days,
@@ -226,7 +230,16 @@ def segment_on_engine(
     snapshot = as_of
     engagement = _engagement_sql(features, settings)
 
-    values = {**_score_values(settings), **_grade_values(settings)}
+    # Bases without data (no browsing source, no positive spend) get null grades and leave the overall
+    # grade, as models.grades does; decided on the driver's copy of the features (one pass, no events).
+    graded = features.select(
+        "is_buyer",
+        "monetary",
+        "frequency",
+        engagement_score=pl.sum_horizontal([pl.col(c).fill_null(0) for c in settings.grades.engagement_columns]),
+    )
+    with_data = bases_with_data(graded, basis_inputs())
+    values = {**_score_values(settings), **_grade_values(settings, with_data)}
     engine.create("rfm_score_table", load_statement(SQL_DIR, "rfm_score_table", engine.name), values)
     engine.create(
         "grade_table", load_statement(SQL_DIR, "grade_table", engine.name, engagement_score=engagement), values
@@ -236,6 +249,12 @@ def segment_on_engine(
     )
     score_table = pl.from_arrow(engine.fetch_view("rfm_score_table"))
     cut_points, warnings = _cut_points(score_table, features, settings, snapshot)
+    note = missing_bases_warning(settings.grades, with_data)
+    if note and features.height:
+        warnings.append(note)
+    scores = scores.with_columns(
+        pl.lit(None, pl.String).alias(f"{b}_grade") for b in basis_inputs() if b not in with_data
+    )
 
     frame = features.sort("customer_id").join(scores, on="customer_id", how="left", maintain_order="left")
     frame = assign_rfm_segments(frame, settings.rfm)

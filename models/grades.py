@@ -114,6 +114,39 @@ def bases_with_data(frame: pl.DataFrame, basis_inputs: dict[str, tuple[str, pl.E
     return [basis for basis in basis_inputs if row[basis]]
 
 
+def basis_inputs(
+    buyer_column: str = "is_buyer", monetary_column: str = "monetary", frequency_column: str = "frequency"
+) -> dict[str, tuple[str, pl.Expr]]:
+    """Basis -> (value column, who is eligible); ``engagement_score`` must already be a column."""
+    is_buyer = pl.col(buyer_column).fill_null(False)
+    return {
+        "monetary": (monetary_column, is_buyer),
+        "frequency": (frequency_column, is_buyer),
+        "engagement": ("engagement_score", pl.lit(True)),
+    }
+
+
+def missing_bases_warning(settings: GradeSettings, with_data: list[str]) -> str | None:
+    """The run warning when overall bases have no data (their grades null, the overall grade without them)."""
+    dropped = [b for b in settings.overall_bases if b not in with_data]
+    if not dropped:
+        return None
+    why = {
+        "engagement": f"no customer has a positive {' + '.join(settings.engagement_columns)} "
+        "(browsing source absent or empty in the window)",
+        "monetary": "no buyer has positive net spend",
+        "frequency": "no buyers",
+    }
+    used = [b for b in settings.overall_bases if b in with_data]
+    return (
+        "grades: no data for "
+        + "; ".join(f"{b} ({why[b]})" for b in dropped)
+        + f": {', '.join(f'{b}_grade' for b in dropped)} left null and the overall grade uses "
+        + (", ".join(used) if used else "no basis (null)")
+        + "; tier rules on those grades cannot match"
+    )
+
+
 def grade_customers(
     frame: pl.DataFrame,
     settings: GradeSettings,
@@ -135,11 +168,7 @@ def grade_customers(
     out = frame.with_columns(
         engagement_score=pl.sum_horizontal([pl.col(c).fill_null(0) for c in settings.engagement_columns])
     )
-    inputs = {
-        "monetary": (monetary_column, is_buyer),
-        "frequency": (frequency_column, is_buyer),
-        "engagement": ("engagement_score", pl.lit(True)),
-    }
+    inputs = basis_inputs(buyer_column, monetary_column, frequency_column)
     with_data = bases_with_data(out, inputs)
     cutoffs = settings.cutoffs
     out = out.with_columns(
@@ -150,22 +179,9 @@ def grade_customers(
         ).alias(f"{basis}_grade")
         for basis, (column, eligible) in inputs.items()
     )
-    dropped = [b for b in settings.overall_bases if b not in with_data]
-    if dropped and warnings is not None and out.height:
-        why = {
-            "engagement": f"no customer has a positive {' + '.join(settings.engagement_columns)} "
-            "(browsing source absent or empty in the window)",
-            "monetary": "no buyer has positive net spend",
-            "frequency": "no buyers",
-        }
-        used = [b for b in settings.overall_bases if b in with_data]
-        warnings.append(
-            "grades: no data for "
-            + "; ".join(f"{b} ({why[b]})" for b in dropped)
-            + f": {', '.join(f'{b}_grade' for b in dropped)} left null and the overall grade uses "
-            + (", ".join(used) if used else "no basis (null)")
-            + "; tier rules on those grades cannot match"
-        )
+    note = missing_bases_warning(settings, with_data)
+    if note and warnings is not None and out.height:
+        warnings.append(note)
     bases = [f"{b}_grade" for b in settings.overall_bases if b in with_data]
     overall = overall_grade_expr(bases) if bases else pl.lit(None, pl.String)
     return out.with_columns(pl.when(is_buyer).then(overall).otherwise(None).alias("overall_grade"))
