@@ -26,15 +26,16 @@ from engines.engine import SqlEngine
 from engines.rules import evaluate_rules_on_engine
 from engines.sql import Statement, load_statement
 from models.clusters import ClusterResult, _profiles, cluster_customers, stable_hash
-from models.grades import bases_with_data, basis_inputs, missing_bases_warning
+from models.grades import bases_with_data, basis_inputs, engagement_score_expr, missing_bases_warning
 from models.pipeline import (
     SegmentationResult,
     _check_snapshot_date,
     assign_rfm_segments,
     check_features,
     classify_and_order,
+    run_params,
 )
-from models.rfm import BINS, _cut_points_frame, _unit, fixed_bounds
+from models.rfm import _cut_points_frame, _unit, fixed_bounds, fixed_cut_rows, quantile_cut_rows
 from models.settings import SegmentationSettings
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -98,38 +99,14 @@ def _cut_points(
     for metric, _, lower_is_better in _METRICS:
         part = table.filter(pl.col("metric") == metric)
         if settings.rfm.method == "quantile":
-            summary = (
-                part.group_by("score")
-                .agg(
-                    min_value=pl.col("value").min(),
-                    max_value=pl.col("value").max(),
-                    customers=pl.col("customers").sum(),
-                )
-                .sort("score")
-            )
-            rows += [{"metric": metric, **row} for row in summary.iter_rows(named=True)]
-            reached = summary["score"].to_list()
-            if part.height and len(reached) < BINS:
-                warnings.append(
-                    f"rfm {metric}: only {len(reached)} distinct scores {reached} are reachable "
-                    f"({part.height} distinct values among {int(part['customers'].sum())} buyers); "
-                    "tied values share a score, so the other scores are unused"
-                )
+            cut_rows, note = quantile_cut_rows(metric, part.select("value", "score", "customers"))
+            rows += cut_rows
+            warnings += [note] if note else []
         else:
             counts = dict(part.group_by("score").agg(pl.col("customers").sum()).iter_rows())
             thresholds = getattr(settings.rfm.fixed, metric)
             bounds = fixed_bounds(thresholds, lower_is_better=lower_is_better, unit=_unit(features.schema[metric]))
-            for score in range(1, BINS + 1):
-                lo, hi = bounds[score]
-                rows.append(
-                    {
-                        "metric": metric,
-                        "score": score,
-                        "min_value": lo,
-                        "max_value": hi,
-                        "customers": counts.get(score, 0),
-                    }
-                )
+            rows += fixed_cut_rows(metric, bounds, counts)
     if features.filter(pl.col("is_buyer").fill_null(False)).is_empty():
         warnings.insert(0, "rfm: no buyers in this snapshot; every RFM score is null")
     return _cut_points_frame(rows, snapshot, settings.rfm.method), warnings
@@ -236,7 +213,7 @@ def segment_on_engine(
         "is_buyer",
         "monetary",
         "frequency",
-        engagement_score=pl.sum_horizontal([pl.col(c).fill_null(0) for c in settings.grades.engagement_columns]),
+        engagement_score=engagement_score_expr(settings.grades),
     )
     with_data = bases_with_data(graded, basis_inputs())
     values = {**_score_values(settings), **_grade_values(settings, with_data)}
@@ -273,20 +250,7 @@ def segment_on_engine(
             for c in ("r_score", "f_score", "m_score", "fm_score", "engagement_score", "cluster_id")
         ]
     )
-    params: dict[str, Any] = {
-        "snapshot_date": snapshot.isoformat(),
-        "customers": frame.height,
-        "buyers": int(frame["is_buyer"].fill_null(False).sum()),
-        "rfm_method": settings.rfm.method,
-        "segment_map": settings.rfm.segment_map_obj().name,
-        "value_map": settings.rfm.value_map_obj().name,
-        "grade_method": settings.grades.method,
-        "random_state": settings.clusters.random_state,
-        "k": clusters.params.get("k"),
-        "clusters": clusters.params,
-        "settings": settings.model_dump(mode="json"),
-        "engine": engine.name,
-    }
+    params = run_params(frame, settings, snapshot, clusters, engine=engine.name)
     return SegmentationResult(
         customers=frame,
         cut_points=cut_points,

@@ -34,7 +34,7 @@ from models.settings import ClusterSettings
 
 REUSE_COLUMNS = ("fitted_date", "fit_distance", "fit_key")
 _NOT_FIT_SETTINGS = {"refit_every_days", "refit_distance_growth", "name_keep_distance"}
-_CHUNK = 262_144
+_CHUNK = 262_144  # rows per block of the nearest-centre search
 
 
 def fit_key(settings: ClusterSettings) -> str:
@@ -43,16 +43,24 @@ def fit_key(settings: ClusterSettings) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def nearest(z: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest center of each row (ties to the lowest index) and its squared Euclidean
+    distance, in chunks of rows so memory stays bounded."""
+    index = np.empty(z.shape[0], dtype=np.int64)
+    dist = np.empty(z.shape[0], dtype=np.float64)
+    for start in range(0, z.shape[0], _CHUNK):
+        block = z[start : start + _CHUNK]
+        sq = np.stack([((block - c) ** 2).sum(axis=1) for c in centers], axis=1)
+        index[start : start + _CHUNK] = np.argmin(sq, axis=1)
+        dist[start : start + _CHUNK] = sq.min(axis=1)
+    return index, dist
+
+
 def mean_nearest_distance(z: np.ndarray, centers: np.ndarray) -> float:
     """Mean Euclidean distance of the rows of ``z`` to their nearest center (0.0 for no rows)."""
     if z.shape[0] == 0:
         return 0.0
-    total = 0.0
-    for start in range(0, z.shape[0], _CHUNK):
-        block = z[start : start + _CHUNK]
-        sq = np.stack([((block - c) ** 2).sum(axis=1) for c in centers], axis=1)
-        total += float(np.sqrt(sq.min(axis=1)).sum())
-    return total / z.shape[0]
+    return float(np.sqrt(nearest(z, centers)[1]).mean())
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.cluster_reuse import assign_ids, fit_key, mean_nearest_distance, previous_matrix, stored_fit
+from models.cluster_reuse import assign_ids, fit_key, mean_nearest_distance, nearest, previous_matrix, stored_fit
 from models.settings import ClusterSettings
 
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
-ASSIGN_CHUNK = 262_144
 
 CENTROIDS_SCHEMA: dict[str, pl.DataType] = {
     "snapshot_date": pl.Date(),
@@ -131,12 +130,7 @@ def transformed_matrix(frame: pl.DataFrame, settings: ClusterSettings) -> np.nda
 
 def nearest_centroid(z: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """Index of the nearest center for each row (squared Euclidean); ties go to the lowest index."""
-    out = np.empty(z.shape[0], dtype=np.int64)
-    for start in range(0, z.shape[0], ASSIGN_CHUNK):
-        block = z[start : start + ASSIGN_CHUNK]
-        dist = np.stack([((block - c) ** 2).sum(axis=1) for c in centers], axis=1)
-        out[start : start + ASSIGN_CHUNK] = np.argmin(dist, axis=1)
-    return out
+    return nearest(z, centers)[0]
 
 
 def _fit(z: np.ndarray, k: int, settings: ClusterSettings) -> KMeans:

@@ -114,6 +114,11 @@ def bases_with_data(frame: pl.DataFrame, basis_inputs: dict[str, tuple[str, pl.E
     return [basis for basis in basis_inputs if row[basis]]
 
 
+def engagement_score_expr(settings: GradeSettings) -> pl.Expr:
+    """The engagement basis: the sum of ``grades.engagement_columns`` (nulls as 0)."""
+    return pl.sum_horizontal([pl.col(c).fill_null(0) for c in settings.engagement_columns])
+
+
 def basis_inputs(
     buyer_column: str = "is_buyer", monetary_column: str = "monetary", frequency_column: str = "frequency"
 ) -> dict[str, tuple[str, pl.Expr]]:
@@ -165,9 +170,7 @@ def grade_customers(
     if missing:
         raise ValueError(f"grades.engagement_columns: columns {missing} are not in the features frame")
     is_buyer = pl.col(buyer_column).fill_null(False)
-    out = frame.with_columns(
-        engagement_score=pl.sum_horizontal([pl.col(c).fill_null(0) for c in settings.engagement_columns])
-    )
+    out = frame.with_columns(engagement_score=engagement_score_expr(settings))
     inputs = basis_inputs(buyer_column, monetary_column, frequency_column)
     with_data = bases_with_data(out, inputs)
     cutoffs = settings.cutoffs

@@ -217,6 +217,27 @@ def classify_and_order(
     return frame, warnings
 
 
+def run_params(
+    frame: pl.DataFrame, settings: SegmentationSettings, snapshot: date, clusters: ClusterResult, **extra: Any
+) -> dict[str, Any]:
+    """The facts of one segmentation run (metadata and ``params``), the same on every engine."""
+    return {
+        "snapshot_date": snapshot.isoformat(),
+        "customers": frame.height,
+        "buyers": int(frame["is_buyer"].fill_null(False).sum()),
+        "rfm_method": settings.rfm.method,
+        "segment_map": settings.rfm.segment_map_obj().name,
+        "value_map": settings.rfm.value_map_obj().name,
+        "value_map_thresholds": value_thresholds(frame, settings.rfm),
+        "grade_method": settings.grades.method,
+        "random_state": settings.clusters.random_state,
+        "k": clusters.params.get("k"),
+        "clusters": clusters.params,
+        "settings": settings.model_dump(mode="json"),
+        **extra,
+    }
+
+
 def segment_customers(
     features: pl.DataFrame,
     settings: SegmentationSettings,
@@ -242,20 +263,7 @@ def segment_customers(
     frame, rule_warnings = classify_and_order(frame, features.columns, settings)
     warnings += rule_warnings
 
-    params: dict[str, Any] = {
-        "snapshot_date": snapshot.isoformat(),
-        "customers": frame.height,
-        "buyers": int(frame["is_buyer"].fill_null(False).sum()),
-        "rfm_method": settings.rfm.method,
-        "segment_map": settings.rfm.segment_map_obj().name,
-        "value_map": settings.rfm.value_map_obj().name,
-        "value_map_thresholds": value_thresholds(rfm.frame, settings.rfm),
-        "grade_method": settings.grades.method,
-        "random_state": settings.clusters.random_state,
-        "k": clusters.params.get("k"),
-        "clusters": clusters.params,
-        "settings": settings.model_dump(mode="json"),
-    }
+    params = run_params(frame, settings, snapshot, clusters)
     return SegmentationResult(
         customers=frame,
         cut_points=rfm.cut_points,

@@ -173,24 +173,9 @@ def score_rfm(
                 maintain_order="left",
                 nulls_equal=False,
             )
-            summary = (
-                table.group_by("score")
-                .agg(
-                    min_value=pl.col("value").min(),
-                    max_value=pl.col("value").max(),
-                    customers=pl.col("customers").sum(),
-                )
-                .sort("score")
-            )
-            for row in summary.iter_rows(named=True):
-                cut_rows.append({"metric": metric.config_key, **row})
-            reached = summary["score"].to_list()
-            if buyers.height and len(reached) < BINS:
-                warnings.append(
-                    f"rfm {metric.config_key}: only {len(reached)} distinct scores {reached} are reachable "
-                    f"({table.height} distinct values among {int(table['customers'].sum())} buyers); "
-                    "tied values share a score, so the other scores are unused"
-                )
+            rows, note = quantile_cut_rows(metric.config_key, table)
+            cut_rows += rows
+            warnings += [note] if note else []
         else:
             thresholds = getattr(settings.fixed, metric.config_key)
             frame = frame.with_columns(
@@ -205,17 +190,7 @@ def score_rfm(
                 .iter_rows()
             )
             bounds = fixed_bounds(thresholds, lower_is_better=metric.lower_is_better, unit=_unit(dtype))
-            for score in range(1, BINS + 1):
-                lo, hi = bounds[score]
-                cut_rows.append(
-                    {
-                        "metric": metric.config_key,
-                        "score": score,
-                        "min_value": lo,
-                        "max_value": hi,
-                        "customers": counts.get(score, 0),
-                    }
-                )
+            cut_rows += fixed_cut_rows(metric.config_key, bounds, counts)
         frame = frame.with_columns(
             pl.when(is_buyer).then(pl.col(metric.score_column)).otherwise(None).alias(metric.score_column)
         )
@@ -223,6 +198,39 @@ def score_rfm(
     frame = frame.with_columns(fm_score(pl.col("f_score"), pl.col("m_score")).cast(pl.Int64).alias("fm_score"))
     cut_points = _cut_points_frame(cut_rows, snapshot_date, settings.method)
     return RfmResult(frame=frame, cut_points=cut_points, warnings=warnings)
+
+
+def quantile_cut_rows(metric: str, table: pl.DataFrame) -> tuple[list[dict[str, Any]], str | None]:
+    """Cut-point rows of one metric from its distinct-value score table (``value, score, customers``),
+    and the warning when ties leave scores unreachable (None otherwise). Shared by every engine."""
+    summary = (
+        table.group_by("score")
+        .agg(min_value=pl.col("value").min(), max_value=pl.col("value").max(), customers=pl.col("customers").sum())
+        .sort("score")
+    )
+    rows = [{"metric": metric, **row} for row in summary.iter_rows(named=True)]
+    reached = summary["score"].to_list()
+    if not table.height or len(reached) >= BINS:
+        return rows, None
+    return rows, (
+        f"rfm {metric}: only {len(reached)} distinct scores {reached} are reachable "
+        f"({table.height} distinct values among {int(table['customers'].sum())} buyers); "
+        "tied values share a score, so the other scores are unused"
+    )
+
+
+def fixed_cut_rows(metric: str, bounds: dict[int, tuple[Any, Any]], counts: dict[int, int]) -> list[dict[str, Any]]:
+    """Cut-point rows of one metric under fixed thresholds: every score with its bounds and buyers."""
+    return [
+        {
+            "metric": metric,
+            "score": s,
+            "min_value": bounds[s][0],
+            "max_value": bounds[s][1],
+            "customers": counts.get(s, 0),
+        }
+        for s in range(1, BINS + 1)
+    ]
 
 
 def _cut_points_frame(rows: list[dict[str, Any]], snapshot_date: date | None, method: str) -> pl.DataFrame:

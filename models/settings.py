@@ -450,10 +450,7 @@ def _render_rules(merged: dict[str, Any], windows: Windows) -> None:
 
 def _render(column: Any, windows: Windows, path: str) -> Any:
     """``column`` with window placeholders filled in; an unknown placeholder names the key."""
-    if not isinstance(column, str):
-        return column
-    rendered = render_windows(column, windows)
-    if "{" in rendered or "}" in rendered:
-        bad = _PLACEHOLDER.search(rendered)
-        raise _unknown_placeholder(column, bad.group(0) if bad else "'{' or '}'", path)
+    rendered = render_rule(column, windows, path)  # a column name is a rule without string literals
+    if isinstance(rendered, str) and ("{" in rendered or "}" in rendered):
+        raise _unknown_placeholder(column, "'{' or '}'", path)
     return rendered
