@@ -11,6 +11,7 @@ import duckdb
 import polars as pl
 
 from features.customer_features import FeatureError, _bind, _check_as_of, _relation_exists, load_sql
+from segments.warehouse import replace_snapshot
 
 _COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SQL_TYPES = {pl.Float64(): "DOUBLE", pl.String(): "VARCHAR"}
@@ -32,32 +33,18 @@ def attach_predictions(
     if not _relation_exists(con, "customer_segments"):
         raise FeatureError("table customer_segments not found: materialize customer_segments before predictions")
     frame = predictions.select("customer_id", *columns).with_columns(snapshot_date=pl.lit(as_of, pl.Date))
-    con.register("_predictions_frame", frame.to_arrow())
-    try:
-        con.execute("create or replace temp table _predictions_stage as select * from _predictions_frame")
-        con.execute("create table if not exists churn_predictions as select * from _predictions_stage limit 0")
-        have = {r[0] for r in con.execute("describe customer_segments").fetchall()}
-        have_pred = {r[0] for r in con.execute("describe churn_predictions").fetchall()}
-        for name, dtype in columns.items():
-            if name not in have:
-                con.execute(f'alter table customer_segments add column "{name}" {_SQL_TYPES[dtype]}')
-            if name not in have_pred:
-                con.execute(f'alter table churn_predictions add column "{name}" {_SQL_TYPES[dtype]}')
-        clear = ", ".join(f'"{c}" = null' for c in columns)
-        update = load_sql("attach_predictions").replace(
-            "{assignments}", ", ".join(f'"{c}" = predictions."{c}"' for c in columns)
-        )
-        con.execute("begin transaction")
-        try:
-            con.execute("delete from churn_predictions where snapshot_date = $d", {"d": as_of})
-            con.execute("insert into churn_predictions by name select * from _predictions_stage")
-            con.execute(f"update customer_segments set {clear} where snapshot_date = $d", {"d": as_of})
-            con.execute(update, _bind(update, {"as_of": as_of}))
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-    finally:
-        con.unregister("_predictions_frame")
-        con.execute("drop table if exists _predictions_stage")
+    have = {r[0] for r in con.execute("describe customer_segments").fetchall()}
+    for name, dtype in columns.items():
+        if name not in have:
+            con.execute(f'alter table customer_segments add column "{name}" {_SQL_TYPES[dtype]}')
+    clear = ", ".join(f'"{c}" = null' for c in columns)
+    update = load_sql("attach_predictions").replace(
+        "{assignments}", ", ".join(f'"{c}" = predictions."{c}"' for c in columns)
+    )
+
+    def copy_into_segments(c: duckdb.DuckDBPyConnection) -> None:
+        c.execute(f"update customer_segments set {clear} where snapshot_date = $d", {"d": as_of})
+        c.execute(update, _bind(update, {"as_of": as_of}))
+
+    replace_snapshot(con, "churn_predictions", frame, as_of, also=copy_into_segments)
     return frame.height

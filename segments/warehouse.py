@@ -8,7 +8,7 @@ bounded time and then fail with a message that says what to do.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -75,11 +75,19 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     )
 
 
-def replace_snapshot(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, snapshot_date: date) -> int:
+def replace_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    snapshot_date: date,
+    *,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> int:
     """Delete-then-insert one snapshot of ``table`` in one transaction (idempotent re-runs and backfills).
 
     The table is created from the frame's schema when missing; columns new in the frame are added, so a
-    newer code version can extend a table without losing older snapshots.
+    newer code version can extend a table without losing older snapshots. ``also`` runs inside the same
+    transaction (another table that must change with this one, or neither).
     """
     con.register("_snapshot_frame", frame.to_arrow())
     try:
@@ -96,6 +104,8 @@ def replace_snapshot(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataF
         try:
             con.execute(f'delete from "{table}" where snapshot_date = $d', {"d": snapshot_date})
             con.execute(f'insert into "{table}" by name select * from _snapshot_stage')
+            if also is not None:
+                also(con)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

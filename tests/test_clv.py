@@ -393,3 +393,24 @@ def test_calibration_check_reads_the_snapshot_table_and_warns_above_the_bound(tm
     found = calibration_findings(con, D, 0.1)
     assert (found.success, found.severity) == (False, "warn")
     assert found.examples[0].startswith("purchase model holdout error 20.0% > 10%")
+
+
+def test_attach_predictions_is_one_transaction_with_customer_segments(tmp_path: Path) -> None:
+    """The predictions table and the copy into customer_segments change together, or neither does."""
+    import duckdb
+
+    from features.predictions import attach_predictions
+    from segments.warehouse import replace_snapshot
+
+    d, kept = date(2026, 11, 21), date(2026, 1, 1)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    # planted: customer_segments already has a p_alive column of the wrong type, so the copy fails
+    segs = pl.DataFrame({"snapshot_date": [d, d], "customer_id": ["a", "b"], "p_alive": [kept, None]})
+    replace_snapshot(con, "customer_segments", segs, d)
+    with pytest.raises(duckdb.Error):
+        attach_predictions(con, d, pl.DataFrame({"customer_id": ["a"], "p_alive": [0.25]}), {"p_alive": pl.Float64()})
+    assert con.execute("select count(*) from churn_predictions").fetchall() == [(0,)]
+    assert con.execute("select customer_id, p_alive from customer_segments order by 1").fetchall() == [
+        ("a", kept),
+        ("b", None),
+    ]
