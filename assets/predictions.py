@@ -1,7 +1,6 @@
 """Churn prediction assets per snapshot date D (partitions attached by pipelines/definitions.py): p_alive /
 expected purchases / CLV per buyer, the holdout calibration of the purchase model, and churn drivers."""
 
-import time
 from datetime import date
 
 import dagster as dg
@@ -10,10 +9,9 @@ from assets.common import OWNERS, column_schema, markdown_table
 from assets.resources import SegmentsResource
 from data_contracts.contracts import load_output_contract
 from features.churn_drivers import churn_drivers as churn_drivers_frame
-from features.clv_summary import clv_summary
-from features.predictions import attach_predictions
-from models.clv import calibration_finding, prediction_columns, run_predictions
+from models.clv import calibration_finding
 from models.settings import load_segmentation_settings
+from models.stages import prediction_stage
 from segments.warehouse import replace_snapshot
 
 
@@ -44,20 +42,16 @@ def _schema(name: str) -> dict[str, object]:
     ],
 )
 def churn_predictions(context: dg.AssetExecutionContext, segments: SegmentsResource):
-    """Fit on a bounded sample, predict every buyer of D, calibrate on the holdout, store everything."""
+    """Fit on a bounded sample (or reuse the stored fit), predict every buyer of D, calibrate, store everything."""
     as_of = date.fromisoformat(context.partition_key)
     settings = load_segmentation_settings(
         segments.settings().segmentation, windows=segments.settings().windows()
     ).prediction
-    started = time.perf_counter()
     with segments.warehouse() as con:
-        summary = clv_summary(con, as_of)
-        holdout = clv_summary(con, as_of, settings.calibration.holdout_days) if settings.calibration.enabled else None
-        summary_s = time.perf_counter() - started
-        result = run_predictions(summary, holdout, settings, as_of)
-        model_s = time.perf_counter() - started - summary_s
-        rows = attach_predictions(con, as_of, result.predictions, prediction_columns(settings))
-        replace_snapshot(con, "model_calibration", result.calibration, as_of)
+        stage = prediction_stage(con, as_of, settings)
+    result = stage.result
+    fit = "re-fitted" if result.params.get("refit") else "reused"
+    context.log.info(f"prediction model {fit}: {result.params.get('refit_reason')}")
     for warning in result.warnings:
         context.log.warning(warning)
     finding = calibration_finding(result.calibration, settings.calibration.max_error)
@@ -67,11 +61,12 @@ def churn_predictions(context: dg.AssetExecutionContext, segments: SegmentsResou
     yield dg.MaterializeResult(
         asset_key="churn_predictions",
         metadata={
-            "dagster/row_count": rows,
+            "dagster/row_count": stage.rows,
             "snapshot_date": as_of.isoformat(),
             "predicted_churn": churners,
-            "summary_seconds": round(summary_s, 2),
-            "fit_and_predict_seconds": round(model_s, 2),
+            "model_fit": f"{fit}: {result.params.get('refit_reason')}" if "refit" in result.params else "disabled",
+            "summary_seconds": round(stage.summary_seconds, 2),
+            "fit_and_predict_seconds": round(stage.model_seconds, 2),
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings) or "none"),
             "parameters": dg.MetadataValue.json(result.params),
         },

@@ -24,9 +24,14 @@ settings: nothing reads the clock or the disk (pytensor's compile cache aside).
   discounted per period by ``(1 + annual_discount_rate)^(30/365) - 1`` — pymc-marketing's
   ``customer_lifetime_value`` scheme, with the last period cut so the horizon is exactly H days —
   and ``predicted_churn`` = ``churn`` when p_alive < ``churn_threshold``, else ``alive``.
+- Scoring is closed-form numpy/scipy from the fitted parameters (models/clv_closed_form.py), the same
+  formulas pymc-marketing evaluates: the library is only imported to fit.
+- Reuse: the parameters are stored per snapshot and reused between re-fits (``prediction.refit_every_days``,
+  models/clv_reuse.py), so a nightly run between re-fits never imports pymc-marketing.
 - Calibration: the same fit on purchases up to D - holdout, predicted purchases in the holdout
   compared with the actual ones per frequency bucket (``calibration_table``); ``calibration_finding``
-  returns the WARN message when the bucket-weighted relative error exceeds ``max_error``.
+  returns the WARN message when the bucket-weighted relative error exceeds ``max_error``. Between re-fits
+  the stored holdout model scores the current holdout (measured every run, re-fitted with the model).
 """
 
 from __future__ import annotations
@@ -45,16 +50,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from models import clv_closed_form as closed
+from models.clv_reuse import BG_PARAMS, GG_PARAMS, parameter_rows, stored_parameters
 from models.registry import Label, Segmentation
 from models.settings import PredictionSettings, SegmentationSettings
 
-BG_PARAMS: tuple[str, ...] = ("r", "alpha", "a", "b")
-GG_PARAMS: tuple[str, ...] = ("p", "q", "v")
 CHURN_LABELS: tuple[Label, ...] = (
     Label("churn", "Predicted to churn", "预测流失"),
     Label("alive", "Predicted to stay", "预测留存"),
 )
-PERIOD_DAYS = 30
+PERIOD_DAYS = closed.PERIOD_DAYS
 ILL_DETERMINED = 1e4  # a + b above this: the Beta dropout distribution has collapsed to one value
 _COMPILE_DIR_ENV = "SEGMENTS_PYTENSOR_DIR"
 
@@ -157,7 +162,11 @@ def _quiet() -> Any:
 # ----------------------------------------------------------------------------------------------- fit
 @dataclass(frozen=True)
 class FittedModels:
-    """The fitted models (or why not), their parameters and how they were fitted."""
+    """The fitted models (or why not), their parameters and how they were fitted.
+
+    ``bg`` / ``gg`` hold pymc-marketing's model objects right after a fit (None when built from stored
+    parameters); scoring uses only the parameters.
+    """
 
     reason: str | None  # None when the purchase model is fitted
     bg_params: dict[str, float] | None = None
@@ -166,11 +175,35 @@ class FittedModels:
     info: dict[str, Any] = field(default_factory=dict)
     bg: Any = field(default=None, repr=False)
     gg: Any = field(default=None, repr=False)
+    purchase_model: str = "bg_nbd"
 
     @property
     def fitted(self) -> bool:
         """Whether the purchase model (p_alive, expected purchases) is usable."""
         return self.reason is None
+
+    def stored(self) -> dict[str, Any]:
+        """The fields of a ``prediction_parameters`` row (models/clv_reuse.py) describing this fit."""
+        return {
+            "purchase_model": self.purchase_model,
+            "fitted": self.fitted,
+            "reason": self.reason,
+            **(self.bg_params or {}),
+            **(self.gg_params or {}),
+            "gamma_gamma_reason": self.gg_reason,
+            **{k: self.info.get(k) for k in ("dropout_warning", "fit_sample", "fit_sample_repeat_buyers")},
+            "gamma_gamma_customers": self.info.get("gamma_gamma_customers"),
+        }
+
+    @classmethod
+    def from_stored(cls, row: dict[str, Any]) -> FittedModels:
+        """The models of a stored ``prediction_parameters`` row, ready to score (no library objects)."""
+        bg = {n: float(row[n]) for n in BG_PARAMS} if row["fitted"] else None
+        gg = {n: float(row[n]) for n in GG_PARAMS} if bg and all(row[n] is not None for n in GG_PARAMS) else None
+        keys = ("dropout_warning", "fit_sample", "fit_sample_repeat_buyers", "gamma_gamma_customers")
+        info = {k: row[k] for k in keys if row.get(k) is not None}
+        info |= {"purchase_model": row["purchase_model"], "method": "map", "priors": "HalfFlat"}
+        return cls(row["reason"], bg, gg, row["gamma_gamma_reason"], info, purchase_model=row["purchase_model"])
 
 
 def fit_sample(summary: pl.DataFrame, size: int, random_state: int) -> pl.DataFrame:
@@ -203,6 +236,7 @@ def fit_models(summary: pl.DataFrame, settings: PredictionSettings) -> FittedMod
             reason=f"only {repeat} repeat buyers to fit on (< segmentation.prediction.min_repeat_buyers = "
             f"{settings.min_repeat_buyers}); predictions left null",
             info=info,
+            purchase_model=settings.purchase_model,
         )
     beta_geo, gamma_gamma, prior = _library(settings.purchase_model)
     info["purchase_model"] = settings.purchase_model
@@ -213,9 +247,11 @@ def fit_models(summary: pl.DataFrame, settings: PredictionSettings) -> FittedMod
             bg.fit(data=data[["customer_id", "frequency", "recency", "T"]], method="map", progressbar=False)
         bg_params = _fit_params(bg, BG_PARAMS)
     except Exception as exc:  # a failed optimisation must not fail the run: no prediction, reason shown
-        return FittedModels(reason=f"BG/NBD fit failed: {type(exc).__name__}: {exc}"[:500], info=info)
+        reason = f"BG/NBD fit failed: {type(exc).__name__}: {exc}"[:500]
+        return FittedModels(reason=reason, info=info, purchase_model=settings.purchase_model)
     if not all(math.isfinite(v) and v > 0 for v in bg_params.values()):
-        return FittedModels(reason=f"BG/NBD fit gave unusable parameters {bg_params}", bg_params=bg_params, info=info)
+        reason = f"BG/NBD fit gave unusable parameters {bg_params}"
+        return FittedModels(reason=reason, bg_params=bg_params, info=info, purchase_model=settings.purchase_model)
     if bg_params["a"] + bg_params["b"] > ILL_DETERMINED:
         info["dropout_warning"] = (
             f"dropout parameters ill-determined (a = {bg_params['a']:.4g}, b = {bg_params['b']:.4g}): the data "
@@ -241,52 +277,45 @@ def fit_models(summary: pl.DataFrame, settings: PredictionSettings) -> FittedMod
                 gg_reason, gg = f"Gamma-Gamma fit gave unusable parameters {gg_params} (need q > 1)", None
         except Exception as exc:
             gg_reason, gg = f"Gamma-Gamma fit failed: {type(exc).__name__}: {exc}"[:500], None
-    return FittedModels(None, bg_params, gg_params, gg_reason, info, bg, gg)
+    if gg is None:
+        gg_params = None  # unusable spend parameters are reported in gg_reason, never scored with
+    return FittedModels(None, bg_params, gg_params, gg_reason, info, bg, gg, settings.purchase_model)
 
 
 # ------------------------------------------------------------------------------------------- predict
-def _expected_purchases(models: FittedModels, data: Any, days: float) -> np.ndarray:
-    with _quiet():
-        return _values(models.bg.expected_purchases(data=data, future_t=days))
+def _arrays(summary: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x (frequency), t_x (recency), T (t_days) and m (monetary_value) as float arrays, in row order."""
+    return tuple(summary[c].cast(pl.Float64).to_numpy() for c in ("frequency", "recency", "t_days", "monetary_value"))
 
 
-def discounted_purchases(models: FittedModels, data: Any, horizon_days: int, annual_rate: float) -> np.ndarray:
-    """Expected purchases in the next ``horizon_days``, each 30-day period discounted to today.
-
-    Period k ends at t_k = min(30 k, H); its purchases E[N(t_k)] - E[N(t_k-1)] are divided by
-    (1 + m)^(t_k / 30) with m = (1 + annual_rate)^(30/365) - 1 (pymc-marketing's scheme).
-    """
-    monthly = (1 + annual_rate) ** (PERIOD_DAYS / 365) - 1
-    ends = [min(PERIOD_DAYS * k, horizon_days) for k in range(1, math.ceil(horizon_days / PERIOD_DAYS) + 1)]
-    total = np.zeros(len(data))
-    previous = np.zeros(len(data))
-    for end in ends:
-        cumulative = _expected_purchases(models, data, end)
-        total += (cumulative - previous) / (1 + monthly) ** (end / PERIOD_DAYS)
-        previous = cumulative
-    return total
+def _expected_purchases(models: FittedModels, summary: pl.DataFrame, days: float) -> np.ndarray:
+    x, t_x, big_t, _ = _arrays(summary)
+    assert models.bg_params is not None
+    return closed.expected_purchases(models.purchase_model, models.bg_params, x, t_x, big_t, days)
 
 
 def predict(summary: pl.DataFrame, models: FittedModels, settings: PredictionSettings) -> pl.DataFrame:
     """``customer_id`` plus ``prediction_columns(settings)`` for every row of ``summary`` (sorted by id).
 
-    Every prediction is null when the models are not fitted; CLV alone is null when only the spend
-    model is missing.
+    Closed-form from the parameters (models/clv_closed_form.py). Every prediction is null when the models
+    are not fitted; CLV alone is null when only the spend model is missing.
     """
     columns = prediction_columns(settings)
     names = list(columns)
-    frame = summary.select("customer_id").sort("customer_id")
+    ordered = summary.sort("customer_id")
+    frame = ordered.select("customer_id")
     if not models.fitted or frame.height == 0:
         return frame.with_columns([pl.lit(None, dtype).alias(name) for name, dtype in columns.items()])
-    data = _pandas(summary.sort("customer_id"))
-    with _quiet():
-        p_alive = _values(models.bg.expected_probability_alive(data=data))
-    expected = _expected_purchases(models, data, settings.purchase_horizon_days)
+    assert models.bg_params is not None
+    kind, bg = models.purchase_model, models.bg_params
+    x, t_x, big_t, m = _arrays(ordered)
+    p_alive = closed.probability_alive(kind, bg, x, t_x, big_t)
+    expected = closed.expected_purchases(kind, bg, x, t_x, big_t, settings.purchase_horizon_days)
     clv: np.ndarray | None = None
-    if models.gg is not None:
-        with _quiet():
-            spend = _values(models.gg.expected_customer_spend(data=data.copy()))
-        clv = spend * discounted_purchases(models, data, settings.clv_horizon_days, settings.annual_discount_rate)
+    if models.gg_params is not None:
+        spend = closed.expected_spend(models.gg_params, x, m)
+        horizon, rate = settings.clv_horizon_days, settings.annual_discount_rate
+        clv = spend * closed.discounted_purchases(kind, bg, x, t_x, big_t, horizon, rate)
     return frame.with_columns(
         pl.Series(names[0], p_alive, pl.Float64),
         pl.Series(names[1], expected, pl.Float64),
@@ -315,7 +344,7 @@ def calibration_table(
     if not models.fitted or holdout_summary.height == 0:
         return pl.DataFrame(schema=CALIBRATION_SCHEMA)
     ordered = holdout_summary.sort("customer_id")
-    predicted = _expected_purchases(models, _pandas(ordered), settings.calibration.holdout_days)
+    predicted = _expected_purchases(models, ordered, settings.calibration.holdout_days)
     return bucket_calibration(
         ordered.with_columns(predicted=pl.Series(predicted, dtype=pl.Float64)), settings, snapshot_date
     )
@@ -404,6 +433,7 @@ class PredictionResult:
     calibration: pl.DataFrame  # CALIBRATION_SCHEMA
     params: dict[str, Any]
     warnings: list[str]
+    parameters: pl.DataFrame  # rows of prediction_parameters for this snapshot (models/clv_reuse.py)
 
 
 def run_predictions(
@@ -411,8 +441,11 @@ def run_predictions(
     holdout_summary: pl.DataFrame | None,
     settings: PredictionSettings,
     snapshot_date: date | None,
+    stored: pl.DataFrame | None = None,
 ) -> PredictionResult:
-    """Fit, predict for every buyer of ``summary`` and (given ``holdout_summary``) calibrate."""
+    """Fit (or reuse ``stored`` parameters, models/clv_reuse.py), predict every buyer of ``summary`` and,
+    given ``holdout_summary``, calibrate. ``parameters`` of the result are the rows to store for this
+    snapshot; ``params`` say whether the models were re-fitted and why."""
     warnings_: list[str] = []
     params: dict[str, Any] = {
         "snapshot_date": None if snapshot_date is None else snapshot_date.isoformat(),
@@ -420,10 +453,30 @@ def run_predictions(
     }
     if not settings.enabled:
         empty = predict(summary.head(0), FittedModels(reason="disabled"), settings)
-        return PredictionResult(empty, pl.DataFrame(schema=CALIBRATION_SCHEMA), {**params, "enabled": False}, [])
-    models = fit_models(summary, settings)
+        return PredictionResult(
+            empty,
+            pl.DataFrame(schema=CALIBRATION_SCHEMA),
+            {**params, "enabled": False},
+            [],
+            parameter_rows({}, settings, snapshot_date, None),
+        )
+    reuse, reason = stored_parameters(stored, settings, snapshot_date)
+    calibrate = settings.calibration.enabled and holdout_summary is not None
+    if reuse is not None:
+        fitted_date = reuse["predict"]["fitted_date"]
+        fits = {role: FittedModels.from_stored(row) for role, row in reuse.items()}
+        models, cal_models = fits["predict"], fits.get("calibration")
+    else:
+        fitted_date = snapshot_date
+        models = fit_models(summary, settings)
+        cal_models = fit_models(holdout_summary, settings) if calibrate and holdout_summary is not None else None
+    params |= {
+        "refit": reuse is None,
+        "refit_reason": reason,
+        "fitted_date": None if fitted_date is None else fitted_date.isoformat(),
+    }
     predictions = predict(summary, models, settings)
-    params["model"] = _describe(models)
+    params["model"] = _describe(models, settings, summary.height)
     if models.reason:
         warnings_.append(f"prediction: {models.reason}")
     elif models.gg_reason:
@@ -431,22 +484,30 @@ def run_predictions(
     if models.info.get("dropout_warning"):
         warnings_.append(f"prediction: {models.info['dropout_warning']}")
     calibration = pl.DataFrame(schema=CALIBRATION_SCHEMA)
-    if settings.calibration.enabled and holdout_summary is not None:
-        cal_models = fit_models(holdout_summary, settings)
-        params["calibration_model"] = _describe(cal_models)
+    if calibrate and cal_models is not None and holdout_summary is not None:
+        params["calibration_model"] = _describe(cal_models, settings, holdout_summary.height)
         if cal_models.reason:
             warnings_.append(f"prediction calibration: {cal_models.reason}")
         calibration = calibration_table(holdout_summary, cal_models, settings, snapshot_date)
         params["calibration_error"] = calibration_error(calibration)
-    return PredictionResult(predictions, calibration, params, warnings_)
+    roles = {"predict": models} | ({"calibration": cal_models} if cal_models is not None else {})
+    rows = parameter_rows({r: m.stored() for r, m in roles.items()}, settings, snapshot_date, fitted_date)
+    return PredictionResult(predictions, calibration, params, warnings_, rows)
 
 
-def _describe(models: FittedModels) -> dict[str, Any]:
+def _describe(models: FittedModels, settings: PredictionSettings, buyers: int) -> dict[str, Any]:
+    """The run parameters of a model, the same whether it was just fitted or read from stored rows."""
+    row = models.stored()
     return {
         "fitted": models.fitted,
         "reason": models.reason,
+        "purchase_model": models.purchase_model,
         "bg_nbd": models.bg_params,
         "gamma_gamma": models.gg_params,
         "gamma_gamma_reason": models.gg_reason,
-        **models.info,
+        **{k: row[k] for k in ("dropout_warning", "fit_sample", "fit_sample_repeat_buyers", "gamma_gamma_customers")},
+        "buyers": buyers,
+        "random_state": settings.random_state,
+        "method": "map",
+        "priors": "HalfFlat",
     }

@@ -267,6 +267,7 @@ class PredictionSettings(_Strict):
     min_repeat_buyers: int = Field(ge=2)
     fit_sample_size: int = Field(ge=100)
     random_state: int = Field(ge=0)
+    refit_every_days: int = Field(7, ge=0, le=3650)
     calibration: CalibrationSettings
 
 

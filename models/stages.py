@@ -8,6 +8,7 @@ call one of these and turn the result into metadata. Every write is a delete-the
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
@@ -16,15 +17,18 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from features.clv_summary import clv_summary
 from features.customer_features import feature_params, read_features
 from features.customer_history import previous_history
 from features.group_summary import segment_summary_by_group
+from features.predictions import attach_predictions
 from features.segment_reports import previous_snapshot, segment_migrations, segment_summary
+from models.clv import PredictionResult, prediction_columns, run_predictions
 from models.overrides import load_overrides
 from models.pipeline import SegmentationResult, segment_customers
 from models.published_columns import finalize_customers
 from models.registry import Registry, builtin_registry
-from models.settings import load_segmentation_settings
+from models.settings import PredictionSettings, load_segmentation_settings
 from segments.warehouse import read_snapshot, replace_snapshot
 
 
@@ -94,3 +98,35 @@ def migrations_stage(con: duckdb.DuckDBPyConnection, as_of: date, registry: Regi
     moves = segment_migrations(con, as_of, registry, previous_snapshot(con, as_of))
     replace_snapshot(con, "segment_migrations", moves, as_of)
     return moves
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictionStage:
+    """What the prediction stage wrote for one snapshot, and how long its parts took."""
+
+    result: PredictionResult
+    rows: int  # buyers predicted (rows of churn_predictions)
+    summary_seconds: float
+    model_seconds: float  # fit or reuse, score, calibrate
+
+
+def prediction_stage(con: duckdb.DuckDBPyConnection, as_of: date, settings: PredictionSettings) -> PredictionStage:
+    """Predict snapshot ``as_of``: write churn_predictions (and its customer_segments columns),
+    model_calibration and prediction_parameters.
+
+    The models are re-fitted or the parameters stored by the latest earlier snapshot are reused
+    (models/clv_reuse.py); reusing them never imports pymc-marketing.
+    """
+    started = time.perf_counter()
+    summary = clv_summary(con, as_of)
+    holdout = clv_summary(con, as_of, settings.calibration.holdout_days) if settings.calibration.enabled else None
+    prev = previous_snapshot(con, as_of, "prediction_parameters")
+    stored = read_snapshot(con, "prediction_parameters", prev) if prev else None
+    summary_s = time.perf_counter() - started
+    result = run_predictions(summary, holdout, settings, as_of, stored)
+    model_s = time.perf_counter() - started - summary_s
+    rows = attach_predictions(con, as_of, result.predictions, prediction_columns(settings))
+    replace_snapshot(con, "model_calibration", result.calibration, as_of)
+    if result.parameters.height:
+        replace_snapshot(con, "prediction_parameters", result.parameters, as_of)
+    return PredictionStage(result, rows, summary_s, model_s)

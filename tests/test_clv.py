@@ -22,7 +22,6 @@ from models.clv import (
     bucket_calibration,
     calibration_error,
     calibration_finding,
-    discounted_purchases,
     fit_models,
     fit_sample,
     predict,
@@ -184,6 +183,8 @@ def test_clv_discounting_matches_pymc_marketing(simulated: tuple[pl.DataFrame, F
     """On whole 30-day periods our CLV equals the library's customer_lifetime_value with a monthly rate."""
     from pymc_marketing.clv.utils import customer_lifetime_value
 
+    from models.clv_closed_form import discounted_purchases
+
     summary, models = simulated
     data = (
         summary.head(50)
@@ -191,7 +192,9 @@ def test_clv_discounting_matches_pymc_marketing(simulated: tuple[pl.DataFrame, F
         .to_pandas()
     )
     annual = 0.10
-    ours = discounted_purchases(models, data, 360, annual)
+    x, t_x, big_t = (data[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    assert models.bg_params is not None
+    ours = discounted_purchases("bg_nbd", models.bg_params, x, t_x, big_t, 360, annual)
     lib = customer_lifetime_value(
         models.bg,
         data.assign(future_spend=1.0),
