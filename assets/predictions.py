@@ -9,7 +9,7 @@ from assets.common import OWNERS, column_schema, markdown_table
 from assets.resources import SegmentsResource
 from data_contracts.contracts import load_output_contract
 from features.churn_drivers import churn_drivers as churn_drivers_frame
-from models.clv import calibration_finding
+from models.clv_calibration import calibration_finding
 from models.settings import load_segmentation_settings
 from models.stages import prediction_stage
 from segments.warehouse import replace_snapshot

@@ -75,7 +75,8 @@ def main() -> None:
     parser.add_argument("--fit-sample-size", type=int, default=100_000)
     args = parser.parse_args()
 
-    from models.clv import bucket_calibration, fit_models, predict
+    from models.clv import fit_models, predict
+    from models.clv_calibration import bucket_calibration
     from models.settings import load_segmentation_settings
 
     settings = load_segmentation_settings(
@@ -122,7 +123,7 @@ def main() -> None:
         start()
         cal_models = fit_models(holdout, settings)
         ordered = holdout.sort("customer_id")
-        expected = clv._expected_purchases(cal_models, clv._pandas(ordered), settings.calibration.holdout_days)
+        expected = clv._expected_purchases(cal_models, ordered, settings.calibration.holdout_days)
         table = bucket_calibration(ordered.with_columns(predicted=pl.Series(expected)), settings, args.as_of)
         stop("calibration (refit on D-90 + predict)")
         with pl.Config(tbl_rows=20, tbl_cols=20, tbl_width_chars=200, float_precision=3):

@@ -409,7 +409,7 @@ def rule_findings(con: duckdb.DuckDBPyConnection, as_of: date, rules: Mapping[st
 
 def calibration_findings(con: duckdb.DuckDBPyConnection, as_of: date, max_error: float) -> ExpectationOutcome:
     """The purchase model's holdout error above ``max_error`` (warn); passes when the model was not fitted."""
-    from models.clv import calibration_finding
+    from models.clv_calibration import calibration_finding
 
     table = read_snapshot(con, "model_calibration", as_of)
     message = None if table.is_empty() else calibration_finding(table, max_error)

@@ -19,9 +19,6 @@ from polars.testing import assert_frame_equal
 from features.clv_summary import clv_summary
 from models.clv import (
     FittedModels,
-    bucket_calibration,
-    calibration_error,
-    calibration_finding,
     fit_models,
     fit_sample,
     predict,
@@ -29,6 +26,7 @@ from models.clv import (
     prediction_segmentations,
     run_predictions,
 )
+from models.clv_calibration import bucket_calibration, calibration_error, calibration_finding
 from models.settings import PredictionSettings, load_segmentation_settings
 
 try:
