@@ -203,6 +203,50 @@ def test_input_accounting_passes_when_files_add_up_and_the_table_holds_the_run_r
     assert (found.rows_read, found.rows_quarantined, found.table_rows) == (5, 1, 3)
 
 
+_NO_ROWS_RUN = """
+import json, sys
+from datetime import datetime
+import duckdb
+from data_contracts import table_checks as tc
+con = duckdb.connect(sys.argv[1])
+found = tc.input_findings(con, "orders", sys.argv[2], {"currencies": ["CNY"]}, datetime(2026, 11, 22))
+print(json.dumps({"gx": "great_expectations" in sys.modules, "results": len(found.report.results),
+                  "success": found.report.success, "rows": found.report.row_count,
+                  "suite": found.report.suite_name, "accounting": found.accounting.success}))
+"""
+
+
+def test_input_suite_is_not_run_and_gx_not_imported_when_the_run_loaded_no_rows(tmp_path: Path) -> None:
+    """A nightly run without a new orders file: the accounting is still checked, the GX suite has nothing to
+    check and Great Expectations is never imported (a fresh process, as a multiprocess run's step)."""
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as setup:
+        _ingested(setup, 3, [("f.csv", 3, 3, 0, 0)])  # rows of an earlier run
+    other_run = "0f1e2d3c-aaaa-bbbb-cccc-000000000002"
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_ROWS_RUN, str(path), other_run],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {
+        "gx": False,
+        "results": 0,
+        "success": True,
+        "rows": 0,
+        "suite": "not run: no rows of this run",
+        "accounting": True,
+    }
+
+
 def test_input_accounting_catches_lost_rows_and_files_that_do_not_add_up(con: duckdb.DuckDBPyConnection) -> None:
     _ingested(con, 2, [("f.csv", 5, 3, 1, 0)])
     found = tc.accounting_outcome(con, "orders", RUN)
