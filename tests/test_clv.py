@@ -368,8 +368,11 @@ def test_prediction_assets_materialize_into_customer_segments(tmp_path: Path) ->
     assert calibration["frequency_bucket"].to_list()[-1] == "all" and calibration["holdout_days"][0] == 60
     assert drivers.filter(pl.col("driver") == "all")["churned"].to_list() == [100]
     assert drivers.filter(pl.col("driver") == "all")["predicted_churn_rate"].null_count() == 0
-    params = result.asset_materializations_for_node("churn_predictions")[0].metadata["parameters"].data
+    metadata = result.asset_materializations_for_node("churn_predictions")[0].metadata
+    params = metadata["parameters"].data
     assert params["model"]["fitted"] and params["model"]["random_state"] == 42
+    assert params["refit"] is True and params["fitted_date"] == D.isoformat()
+    assert metadata["model_fit"].value == "re-fitted: no stored model parameters"
 
 
 def duckdb_connect(path: Path) -> duckdb.DuckDBPyConnection:
