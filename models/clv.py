@@ -64,7 +64,6 @@ CHURN_LABELS: tuple[Label, ...] = (
     Label("churn", "Predicted to churn", "预测流失"),
     Label("alive", "Predicted to stay", "预测留存"),
 )
-PERIOD_DAYS = closed.PERIOD_DAYS
 ILL_DETERMINED = 1e4  # a + b above this: the Beta dropout distribution has collapsed to one value
 _COMPILE_DIR_ENV = "SEGMENTS_PYTENSOR_DIR"
 
