@@ -105,7 +105,8 @@ def refresh(con: duckdb.DuckDBPyConnection) -> Refresh:
             {"seq": seq},
         )
         removed = con.execute(
-            f"select count(*) from (select distinct source, _file, _run_id from {INDEX_TABLE} where removed_seq = $seq)",
+            f"select count(*) from (select distinct source, _file, _run_id from {INDEX_TABLE} "
+            "where removed_seq = $seq)",
             {"seq": seq},
         ).fetchall()[0][0]
         con.execute(
