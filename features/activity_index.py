@@ -24,6 +24,7 @@ from segments.warehouse import table_exists
 
 INDEX_TABLE = "customer_activity_days"
 RUNS_TABLE = "customer_activity_refreshes"
+FEW_BATCHES = 4  # up to this many new batches of a source are indexed one by one, more in one pass
 # The business date of each source's rows (the date every feature window is measured on).
 SOURCE_DATES: dict[str, str] = {
     "orders": "order_date",
@@ -117,8 +118,18 @@ def refresh(con: duckdb.DuckDBPyConnection) -> Refresh:
             batches = con.execute(
                 "select _file, _run_id from _new_batches where source = $s order by _file, _run_id", {"s": source}
             ).fetchall()
-            for file, run_id in batches:
-                _index_batches(con, source, seq, "where _file = $f and _run_id = $r", {"f": file, "r": run_id})
+            if len(batches) <= FEW_BATCHES:  # a night's files: equality filters skip the other row groups
+                for file, run_id in batches:
+                    _index_batches(con, source, seq, "where _file = $f and _run_id = $r", {"f": file, "r": run_id})
+            elif batches:  # a first load or a backfill: one pass over the table
+                _index_batches(
+                    con,
+                    source,
+                    seq,
+                    "as s where exists (select 1 from _new_batches as b where b.source = $src and "
+                    "s._file is not distinct from b._file and s._run_id is not distinct from b._run_id)",
+                    {},
+                )
             added += len(batches)
         rebuilt = not _counts_agree(con, sources)
         if rebuilt:
