@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from data_contracts.contracts import Column, Contract
+from ingestion.readers import q
 from segments.config import Settings
 
 # Unicode white space trimmed from every value like a space (tab, no-break, ideographic, zero-width, BOM).
@@ -75,6 +76,22 @@ def zone_changes_offset(zone: str, start: date, end: date) -> bool:
     return False
 
 
+@cache
+def fixed_offset(zone: str, start: date, end: date) -> timedelta | None:
+    """``zone``'s UTC offset when it is the same on every day from ``start`` to ``end``, else None.
+
+    Sampled daily at 00:00 and 12:00: no offset change in the time-zone database lasts less than a day.
+    """
+    tz = ZoneInfo(zone)
+    day, seen = datetime(start.year, start.month, start.day), set()
+    stop = datetime(end.year, end.month, end.day) + timedelta(days=1)
+    while day <= stop and len(seen) < 2:
+        seen.add(day.replace(tzinfo=tz).utcoffset())
+        seen.add((day + timedelta(hours=12)).replace(tzinfo=tz).utcoffset())
+        day += timedelta(days=1)
+    return seen.pop() if len(seen) == 1 else None
+
+
 @dataclass
 class Stage:
     """Everything needed to stage one source's rows: settings resolved once per run."""
@@ -91,6 +108,16 @@ class Stage:
         self.check_dst = zone_changes_offset(self.tz, self.earliest, self.run_ts.date())
         self.accepted = _accepted_values(self.contract, self.settings)
         self.rules = self._rules()
+        # Loaded times lie between the earliest date and the run: one offset over that span makes the
+        # business-day date an addition instead of a time-zone lookup per row.
+        self.biz_offset = fixed_offset(self.settings.time_zone, self.earliest, self.run_ts.date())
+
+    def local_date_sql(self, c: Column) -> str:
+        """The business-day date (config ``time_zone``) of UTC timestamp column ``c`` of a loaded row."""
+        col = q(c.name)
+        if self.biz_offset is not None and c.not_after_run:
+            return f"cast({col} + $biz_offset as date)"
+        return f"cast(timezone($biz_tz, timezone('UTC', {col})) as date)"
 
     # ---- values
     def _number_text(self, v: str) -> str:
@@ -123,6 +150,8 @@ class Stage:
             "num_re": self.num_re(),
             "thou": src.thousands_separator or "",
             "dec": src.decimal_separator,
+            "biz_tz": self.settings.time_zone,
+            "biz_offset": self.biz_offset,
         }
         params |= {f"acc_{k}": v for k, v in self.accepted.items()}
         for c in self.contract.columns:
@@ -130,7 +159,8 @@ class Stage:
             if default is not None:
                 params[f"def_{c.name}"] = str(default)
         for i, r in enumerate(self.rules):
-            params[f"reason_{i}"] = r.reason
+            params |= {f"reason_{i}": r.reason, f"col_{i}": r.column, f"code_{i}": r.code}
+        params |= {"pii": sorted(self.contract.pii_columns), "mask": MASK, "n": MAX_VALUE_CHARS}
         params |= self._reason_texts()
         return params
 
@@ -148,8 +178,17 @@ class Stage:
             f"code comes from a currency column or {s}.currency)",
         }
 
-    def stage_sql(self, positions: dict[str, str], raw_types: dict[str, str]) -> str:
-        """``create temp table _stg`` from ``_raw``: texts, parsed, typed values and the first broken rule."""
+    def stage_sql(
+        self, raw: str, positions: dict[str, str], raw_types: dict[str, str], key: tuple[str, ...] = ()
+    ) -> str:
+        """``create temp table _stg`` from the relation ``raw`` in one pass: typed values, rule, finding, hashes.
+
+        One row per record: ``_line``, every contract column typed (under its contract name), ``_rule`` (the
+        first rule broken, NULL when none) and, for a row that broke one, its quarantine finding ``_qcol``,
+        ``_qval`` (PII masked), ``_qreason``, ``_qcode``; ``_h`` hashes the typed values (exact duplicates)
+        and ``_kh`` the ``key`` (key conflicts). Texts and parse scratch stay inside the statement: the table
+        is as narrow as the warehouse table, not twice as wide.
+        """
         texts = ["_line"]
         for extra in ("_bad_col", "_bad_reason", "_bad_value"):
             texts.append(extra if extra in raw_types else f"null::varchar as {extra}")
@@ -177,23 +216,53 @@ class Stage:
             else:
                 typed.append(f"try_cast({v} as {c.sql_type}) as {t}")
         conds = " ".join(f"when {r.condition} then {i}" for i, r in enumerate(self.rules))
-        # Intermediate values no reason needs are not materialized (z_ and l_ stay: they explain bad times).
-        scratch = [
-            x.rsplit(" as ", 1)[1] for x in (*strp, *pre, *parsed) if " as s_" in x or " as u_" in x or " as n_" in x
-        ]
-        scratch += [f"o_{c.name}" for c in self.contract.columns if c.type == "timestamp"]
         levels = [", ".join(texts)]
         for cols in (strp, zoned, parsed, pre, typed):
             levels.append("*" + "".join(", " + x for x in cols))
         ctes = ", ".join(
-            f"l{i} as (select {cols} from {'_raw' if i == 0 else f'l{i - 1}'})" for i, cols in enumerate(levels)
+            f"l{i} as (select {cols} from {raw if i == 0 else f'l{i - 1}'})" for i, cols in enumerate(levels)
         )
+        names = [c.name for c in self.contract.columns]
+        col, value, reason, code = self.finding_sql()
+        out = [
+            "_line",
+            *(f"t_{n} as {q(n)}" for n in names),
+            "_rule",
+            f"case _rule {col} end as _qcol",
+            f"left(case _rule {value} end, $n) as _qval",
+            f"case _rule {reason} end as _qreason",
+            f"case _rule {code} end as _qcode",
+            f"hash({', '.join(f't_{n}' for n in names)}) as _h",
+        ]
+        if key:
+            out.append(f"hash({', '.join(f't_{n}' for n in key)}) as _kh")
         return f"""
             create or replace temp table _stg as
-            with {ctes}
-            select * exclude ({", ".join(scratch)}), _rule
-            from (select *, case {conds} end as _rule from l{len(levels) - 1})
+            with {ctes}, checked as (select *, case {conds} end as _rule from l{len(levels) - 1})
+            select {", ".join(out)} from checked
         """
+
+    def finding_sql(self) -> tuple[str, str, str, str]:
+        """``when`` branches over ``_rule`` giving the column, (masked) value, reason and rule code of a break.
+
+        A reason never quotes the value: the value has its own column, masked for PII columns; a rule over
+        several columns (require_any) shows no value.
+        """
+        pii = set(self.contract.pii_columns)
+        col, value, reason, code = [], [], [], []
+        for i, r in enumerate(self.rules):
+            if r.column is None:  # the reader named the column and the value
+                col.append(f"when {i} then _bad_col")
+                value.append(f"when {i} then case when list_contains($pii, _bad_col) then $mask else _bad_value end")
+            else:
+                col.append(f"when {i} then $col_{i}")
+                shown = "null" if "," in r.column else ("$mask" if r.column in pii else f"v_{r.column}")
+                value.append(f"when {i} then {shown}")
+            reason.append(
+                f"when {i} then {f'coalesce({r.reason_sql}, $reason_{i})' if r.reason_sql else f'$reason_{i}'}"
+            )
+            code.append(f"when {i} then $code_{i}")
+        return " ".join(col), " ".join(value), " ".join(reason), " ".join(code)
 
     def _zone_expr(self, c: Column, native: bool) -> str:
         """Offset flag and zone name, looked for only where the configured format did not parse (cheap)."""
