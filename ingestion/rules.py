@@ -33,6 +33,9 @@ WHITESPACE = (
 _WS_CLASS = r"[\s\p{Z}\x{0b}\x{85}\x{200b}\x{feff}]"
 _WS_EDGE = f"^{_WS_CLASS}|{_WS_CLASS}$"
 _WS_RUNS = f"^{_WS_CLASS}+|{_WS_CLASS}+$"
+# A row's values joined by the unit separator: one search per row finds whether any value has white space at
+# an edge (a value holding the separator itself only costs a needless per-value look, never a missed trim).
+_WS_ANY_EDGE = rf"(^|\x{{1f}}){_WS_CLASS}|{_WS_CLASS}(\x{{1f}}|$)"
 OFFSET_SUFFIX = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?)$"
 ZONE_SUFFIX = r"^(.*[0-9])\s+([A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*)$"
 UTC_NAMES = ["UTC", "GMT", "UT", "Z", "ZULU", "UCT", "UNIVERSAL", "ETC/UTC", "ETC/GMT"]
@@ -192,6 +195,8 @@ class Stage:
         texts = ["_line"]
         for extra in ("_bad_col", "_bad_reason", "_bad_value"):
             texts.append(extra if extra in raw_types else f"null::varchar as {extra}")
+        mapped = [f"cast({positions[c.name]} as varchar)" for c in self.contract.columns if c.name in positions]
+        edge = f"regexp_matches(concat_ws(chr(31), {', '.join(mapped)}), '{_WS_ANY_EDGE}')" if mapped else "false"
         strp, zoned, parsed, pre, typed = [], [], [], [], []
         for c in self.contract.columns:
             pos = positions.get(c.name)
@@ -220,7 +225,7 @@ class Stage:
         for cols in (strp, zoned, parsed, pre, typed):
             levels.append("*" + "".join(", " + x for x in cols))
         ctes = ", ".join(
-            f"l{i} as (select {cols} from {raw if i == 0 else f'l{i - 1}'})" for i, cols in enumerate(levels)
+            f"l{i} as (select {cols} from {'edged' if i == 0 else f'l{i - 1}'})" for i, cols in enumerate(levels)
         )
         names = [c.name for c in self.contract.columns]
         col, value, reason, code = self.finding_sql()
@@ -228,17 +233,20 @@ class Stage:
             "_line",
             *(f"t_{n} as {q(n)}" for n in names),
             "_rule",
-            f"case _rule {col} end as _qcol",
-            f"left(case _rule {value} end, $n) as _qval",
-            f"case _rule {reason} end as _qreason",
-            f"case _rule {code} end as _qcode",
+            # A good row (the common case) skips the branches: its finding is NULL.
+            f"case when _rule is not null then case _rule {col} end end as _qcol",
+            f"case when _rule is not null then left(case _rule {value} end, $n) end as _qval",
+            f"case when _rule is not null then case _rule {reason} end end as _qreason",
+            f"case when _rule is not null then case _rule {code} end end as _qcode",
             f"hash({', '.join(f't_{n}' for n in names)}) as _h",
         ]
         if key:
             out.append(f"hash({', '.join(f't_{n}' for n in key)}) as _kh")
         return f"""
             create or replace temp table _stg as
-            with {ctes}, checked as (select *, case {conds} end as _rule from l{len(levels) - 1})
+            with edged as (select *, {edge} as _edge from {raw}),
+            {ctes},
+            checked as (select *, case {conds} end as _rule from l{len(levels) - 1})
             select {", ".join(out)} from checked
         """
 
@@ -407,8 +415,11 @@ class Stage:
 
 
 def _trimmed(x: str) -> str:
-    """``x`` without leading/trailing Unicode white space; the regex runs only on values that need it."""
-    return f"case when regexp_matches({x}, '{_WS_EDGE}') then regexp_replace({x}, '{_WS_RUNS}', '', 'g') else {x} end"
+    """``x`` without leading/trailing Unicode white space; the regexes run only in rows that need it (``_edge``)."""
+    return (
+        f"case when _edge and regexp_matches({x}, '{_WS_EDGE}') "
+        f"then regexp_replace({x}, '{_WS_RUNS}', '', 'g') else {x} end"
+    )
 
 
 def _typed_number(col: Column, n: str) -> str:
