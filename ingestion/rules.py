@@ -83,11 +83,13 @@ def zone_changes_offset(zone: str, start: date, end: date) -> bool:
 def fixed_offset(zone: str, start: date, end: date) -> timedelta | None:
     """``zone``'s UTC offset when it is the same on every day from ``start`` to ``end``, else None.
 
-    Sampled daily at 00:00 and 12:00: no offset change in the time-zone database lasts less than a day.
+    Sampled at local 00:00 and 12:00 of every day, from the day before ``start`` to two days after ``end``
+    (the UTC span seen from a zone up to 14 hours away); no offset change in the time-zone database lasts
+    less than a day.
     """
     tz = ZoneInfo(zone)
-    day, seen = datetime(start.year, start.month, start.day), set()
-    stop = datetime(end.year, end.month, end.day) + timedelta(days=1)
+    day, seen = datetime(start.year, start.month, start.day) - timedelta(days=1), set()
+    stop = datetime(end.year, end.month, end.day) + timedelta(days=2)
     while day <= stop and len(seen) < 2:
         seen.add(day.replace(tzinfo=tz).utcoffset())
         seen.add((day + timedelta(hours=12)).replace(tzinfo=tz).utcoffset())
