@@ -84,12 +84,14 @@ def generate(work: Path, rows: int, files: int, sources: list[str], formats: lis
     con.close()
 
 
-def child(mode: str, work: Path) -> None:
-    """One measured run (in a subprocess): ingest via segments, or the bare DuckDB floor.
+def child(mode: str, work: Path, code: Path) -> None:
+    """One measured run (in a subprocess): ingest via the segments checkout ``code``, or the bare DuckDB floor.
 
     Imports happen before the clock starts: CPU and wall time are the load's own.
     """
     from datetime import datetime
+
+    sys.path.insert(0, str(code))
 
     from ingestion.loader import ingest_source
     from segments.config import settings_from_dict
@@ -145,10 +147,13 @@ def main() -> None:
     ap.add_argument("--formats", default="csv,parquet", help="comma-separated: csv, parquet")
     ap.add_argument("--work", type=Path, default=Path("/tmp/segments-bench-ingest"))
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--baseline", type=Path, help="another checkout to measure alternately on the same files")
+    ap.add_argument("--reps", type=int, default=1, help="runs of each mode (the minimum CPU is reported)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--code", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.work)
+        child(args.child, args.work, args.code)
         return
     sources, formats = args.sources.split(","), args.formats.split(",")
     shutil.rmtree(args.work, ignore_errors=True)
@@ -157,29 +162,39 @@ def main() -> None:
     print(
         f"generated {args.rows:,} rows per source in {args.files} files per format in {time.perf_counter() - t0:.1f}s"
     )
-    results = {}
+    versions = {"this": REPO, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+    runs: dict[str, list[dict]] = {}
     for source in sources:
         for fmt in formats:
-            for kind in ("floor", "ingest"):
-                mode = f"{kind}-{source}-{fmt}"
-                done = subprocess.run(
-                    [sys.executable, __file__, "--work", str(args.work), "--child", mode],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                )
-                r = results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
-                print(
-                    f"{mode:<24} {r['rows']:>12,} rows {r['seconds']:>8.2f}s (CPU {r['cpu_s']:>7.2f}s) "
-                    f"{r['rows'] / max(r['seconds'], 1e-9):>12,.0f} rows/s peak RSS {r['peak_rss_mb']:>6} MB"
-                )
-            ing, floor = results[f"ingest-{source}-{fmt}"], results[f"floor-{source}-{fmt}"]
-            print(
-                f"{source} {fmt}: contract-checked ingestion takes {ing['cpu_s'] / floor['cpu_s']:.2f}x the CPU "
-                f"and {ing['seconds'] / floor['seconds']:.2f}x the wall time of the bare DuckDB load"
-            )
+            for _ in range(args.reps):
+                for version, code in versions.items():
+                    for kind in ("floor", "ingest"):
+                        mode = f"{kind}-{source}-{fmt}"
+                        for old in [*(args.work / fmt).glob("*.duckdb*"), *args.work.glob("floor_*.duckdb*")]:
+                            old.unlink()  # every run starts from an empty warehouse
+                        done = subprocess.run(
+                            [sys.executable, __file__, "--work", str(args.work), "--child", mode, "--code", str(code)],
+                            check=True,
+                            capture_output=True,
+                            text=True,
+                        )
+                        r = json.loads(done.stdout.strip().splitlines()[-1])
+                        runs.setdefault(f"{version}:{mode}", []).append(r)
+                        print(
+                            f"{version:<8} {mode:<24} {r['rows']:>12,} rows {r['seconds']:>8.2f}s "
+                            f"(CPU {r['cpu_s']:>7.2f}s) peak RSS {r['peak_rss_mb']:>6} MB"
+                        )
+    print("\nminimum CPU seconds; ratio to the bare DuckDB load of the same files (the floor, minimum of all runs)")
+    for source in sources:
+        for fmt in formats:
+            floor = min(r["cpu_s"] for v in versions for r in runs[f"{v}:floor-{source}-{fmt}"])
+            cells = []
+            for version in versions:
+                cpu = min(r["cpu_s"] for r in runs[f"{version}:ingest-{source}-{fmt}"])
+                cells.append(f"{version} {cpu:.2f}s = {cpu / floor:.2f}x")
+            print(f"{source:<9} {fmt:<8} floor {floor:.2f}s; " + "; ".join(cells))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+        args.json.write_text(json.dumps(runs, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":
