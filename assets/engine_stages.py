@@ -15,23 +15,27 @@ import duckdb
 
 from assets.resources import SegmentsResource, SparkResource
 from engines.pipeline import build_features_on_engine, segment_warehouse_features
-from features.customer_features import FeatureParams, build_customer_features
+from features.customer_features import FeatureParams
+from features.incremental import FeatureBuild
+from features.incremental import build_features as build_features_incrementally
 from models.pipeline import SegmentationResult
 from models.stages import segmentation_stage
 
 
 def build_features(
     con: duckdb.DuckDBPyConnection, as_of: date, params: FeatureParams, segments: SegmentsResource, spark: SparkResource
-) -> int:
-    """Rebuild snapshot ``as_of`` of ``customer_features``; returns rows written."""
+) -> FeatureBuild:
+    """Build snapshot ``as_of`` of ``customer_features``: on DuckDB incrementally from an earlier snapshot
+    when one is usable (features/incremental.py), on Spark in full."""
     settings = segments.settings()
     if settings.engine == "duckdb":
-        return build_customer_features(con, as_of, params)
+        return build_features_incrementally(con, as_of, params)
     engine = spark.engine()
     try:
-        return build_features_on_engine(engine, con, as_of, params, spark.staging(settings, f"{as_of}/features"))
+        rows = build_features_on_engine(engine, con, as_of, params, spark.staging(settings, f"{as_of}/features"))
     finally:
         engine.close()
+    return FeatureBuild(rows, "full", "engine: spark builds every snapshot in full")
 
 
 def segmentation(
