@@ -163,8 +163,12 @@ class Stage:
             default = _default_value(c, self.settings, self.source)
             if default is not None:
                 params[f"def_{c.name}"] = str(default)
-        for i, r in enumerate(self.rules):
-            params |= {f"reason_{i}": r.reason, f"col_{i}": r.column, f"code_{i}": r.code}
+        params |= {
+            "rule_columns": [r.column for r in self.rules],
+            "rule_codes": [r.code for r in self.rules],
+            "rule_reasons": [r.reason for r in self.rules],
+            "rule_values": self._shown_values()[1],
+        }
         params |= {"pii": sorted(self.contract.pii_columns), "mask": MASK, "n": MAX_VALUE_CHARS}
         params |= self._reason_texts()
         return params
@@ -215,6 +219,8 @@ class Stage:
                 strp.append(f"{'null::timestamp' if native else f'try_strptime({v}, $ts_fmt)'} as s_{c.name}")
                 zoned.append(self._zone_expr(c, native))
                 parsed.append(self._local_expr(c, native, raw_type))
+                # Whether the zone name is a known one, looked up once (the zone list is a long bound constant).
+                parsed.append(f"{'null::boolean' if native else f'list_contains($zones, z_{c.name})'} as k_{c.name}")
                 pre.append(f"timezone('UTC', timezone($src_tz, l_{c.name})) as u_{c.name}")
                 typed.append(f"{self._ts_expr(c, native, raw_type)} as {t}")
             elif c.type in ("decimal", "integer", "double"):
@@ -236,10 +242,10 @@ class Stage:
             *(f"t_{n} as {q(n)}" for n in names),
             "_rule",
             # A good row (the common case) skips the branches: its finding is NULL.
-            f"case when _rule is not null then case _rule {col} end end as _qcol",
-            f"case when _rule is not null then left(case _rule {value} end, $n) end as _qval",
-            f"case when _rule is not null then case _rule {reason} end end as _qreason",
-            f"case when _rule is not null then case _rule {code} end end as _qcode",
+            f"case when _rule is not null then {col} end as _qcol",
+            f"case when _rule is not null then left({value}, $n) end as _qval",
+            f"case when _rule is not null then {reason} end as _qreason",
+            f"case when _rule is not null then {code} end as _qcode",
             f"hash({', '.join(f't_{n}' for n in names)}) as _h",
         ]
         if key:
@@ -253,26 +259,35 @@ class Stage:
         """
 
     def finding_sql(self) -> tuple[str, str, str, str]:
-        """``when`` branches over ``_rule`` giving the column, (masked) value, reason and rule code of a break.
+        """Column, (masked) value, reason and rule code of the rule a row broke (``_rule``), as SQL.
 
-        A reason never quotes the value: the value has its own column, masked for PII columns; a rule over
-        several columns (require_any) shows no value.
+        Static parts are looked up in bound lists by rule number (a short statement to plan per file); only
+        the reasons that depend on the row are branches. A reason never quotes the value: the value has its
+        own column, masked for PII columns; a rule over several columns (require_any) shows no value.
         """
+        shown, _ = self._shown_values()
+        reader = "case when list_contains($pii, _bad_col) then $mask else _bad_value end"
+        value = f"case when _rule = 0 then {reader} else [{', '.join(shown) or 'null'}][$rule_values[_rule + 1]] end"
+        varying = " ".join(f"when {i} then {r.reason_sql}" for i, r in enumerate(self.rules) if r.reason_sql)
+        reason = (
+            f"coalesce(case _rule {varying} end, $rule_reasons[_rule + 1])" if varying else "$rule_reasons[_rule + 1]"
+        )
+        return "coalesce($rule_columns[_rule + 1], _bad_col)", value, reason, "$rule_codes[_rule + 1]"
+
+    def _shown_values(self) -> tuple[list[str], list[int | None]]:
+        """The value expressions a finding can show, and per rule the 1-based position of its own (None: none)."""
         pii = set(self.contract.pii_columns)
-        col, value, reason, code = [], [], [], []
-        for i, r in enumerate(self.rules):
-            if r.column is None:  # the reader named the column and the value
-                col.append(f"when {i} then _bad_col")
-                value.append(f"when {i} then case when list_contains($pii, _bad_col) then $mask else _bad_value end")
-            else:
-                col.append(f"when {i} then $col_{i}")
-                shown = "null" if "," in r.column else ("$mask" if r.column in pii else f"v_{r.column}")
-                value.append(f"when {i} then {shown}")
-            reason.append(
-                f"when {i} then {f'coalesce({r.reason_sql}, $reason_{i})' if r.reason_sql else f'$reason_{i}'}"
-            )
-            code.append(f"when {i} then $code_{i}")
-        return " ".join(col), " ".join(value), " ".join(reason), " ".join(code)
+        shown: list[str] = []
+        out: list[int | None] = []
+        for r in self.rules:
+            if r.column is None or "," in r.column:
+                out.append(None)
+                continue
+            v = "$mask" if r.column in pii else f"v_{r.column}"
+            if v not in shown:
+                shown.append(v)
+            out.append(shown.index(v) + 1)
+        return shown, out
 
     def _zone_expr(self, c: Column, native: bool) -> str:
         """Offset flag and zone name, looked for only where the configured format did not parse (cheap)."""
@@ -311,13 +326,13 @@ class Stage:
             return local
         body = f"regexp_extract({v}, '{ZONE_SUFFIX}', 1)"
         parse_body = f"coalesce(try_strptime({body}, $ts_fmt), try_cast({body} as timestamp))"
-        safe_zone = f"case when list_contains($zones, z_{n}) then z_{n} else 'UTC' end"
+        safe_zone = f"case when k_{n} then z_{n} else 'UTC' end"
         return (
             f"case when {v} is null then null "
             f"when o_{n} then timezone('UTC', try_cast({v} as timestamptz)) "
             f"when z_{n} is not null then case "
             f"when list_contains($utc_names, upper(z_{n})) then {parse_body} "
-            f"when list_contains($zones, z_{n}) then timezone('UTC', timezone({safe_zone}, {parse_body})) end "
+            f"when k_{n} then timezone('UTC', timezone({safe_zone}, {parse_body})) end "
             f"else {local} end"
         )
 
@@ -404,7 +419,7 @@ class Stage:
             return (
                 f"case when z_{n} is not null and not contains(z_{n}, '/') "
                 f"and not list_contains($utc_names, upper(z_{n})) then $why_abbrev "
-                f"when z_{n} is not null and not list_contains($zones, z_{n}) "
+                f"when z_{n} is not null and not k_{n} "
                 f"and not list_contains($utc_names, upper(z_{n})) then $why_zone "
                 f"when l_{n} is not null then $why_gap end"
             )
