@@ -1,9 +1,10 @@
 """Contract-checked ingestion of landing files into the DuckDB warehouse: the flow, file by file.
 
-discover (``discovery``) -> read into ``_raw`` / ``_rej`` (``readers``) -> stage and check every row in SQL
-(``rules``) -> quarantine, de-duplicate (``quarantine``) -> insert, record (``manifest``) -> summarize
-(``report``). Every record of every file ends in exactly one place: the source table, ``quarantine``
-(file, line, column, masked value, reason) or the duplicate count, so per file
+discover (``discovery``) -> read as a relation of records and ``_rej`` (``readers``) -> stage, type and check
+every row in one SQL pass into ``_stg`` (``rules``) -> quarantine, set aside duplicates and key conflicts
+(``quarantine``) -> insert, record (``manifest``) -> summarize (``report``). Every record of every file
+ends in exactly one place: the source table, ``quarantine`` (file, line, column, masked value, reason)
+or the duplicate count, so per file
 ``rows_read = rows_loaded + rows_quarantined + duplicates_dropped``; for CSV every physical line is a
 record's, a blank line or a quarantined line. Nothing about one file fails the run: whatever goes wrong
 reading it rejects that file, named, with the reason, and the next file goes on. Each file is loaded
@@ -48,6 +49,7 @@ from ingestion.quarantine import (
 from ingestion.readers import (
     FileRejected,
     Mapping,
+    Raw,
     csv_header,
     describe_parquet,
     map_columns,
@@ -76,7 +78,7 @@ __all__ = [
     "reingest",
 ]
 
-_TEMP_TABLES = ("_raw", "_raw_text", "_rej", "_rej_lines", "_stg", "_dedup", "_cross", "_conflicting", "_incons")
+_TEMP_TABLES = ("_raw", "_raw_text", "_rej", "_rej_lines", "_stg", "_skip", "_cross", "_conflicting", "_incons")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|(Input|Line|line|value|Value):.*$")
 
 
@@ -164,11 +166,11 @@ class Ingestor:
         res = FileResult(self.source, rel, digest, size, fmt, "loaded")
         try:
             # Read into temp tables before the transaction: row ids then count from 0 in file order.
-            mapping = self._read(path, fmt, res, scan)
+            mapping, raw = self._read(path, fmt, res, scan)
             self.con.execute("begin transaction")
             try:
                 forget(self.con, self.source, rel)
-                self._load(rel, mapping, res)
+                self._load(rel, mapping, raw, res)
                 write_manifest(self.con, res, self.run_id, self.run_ts, self.fingerprint)
                 self.con.execute("commit")
             except BaseException:  # never leave the connection inside a half-done file
@@ -208,8 +210,8 @@ class Ingestor:
         self.con.execute("commit")
         return res
 
-    def _read(self, path: Path, fmt: str, res: FileResult, scan: FileScan) -> Mapping:
-        """Read the file into ``_raw`` and ``_rej``; return the column mapping."""
+    def _read(self, path: Path, fmt: str, res: FileResult, scan: FileScan) -> tuple[Mapping, Raw]:
+        """Read the file's bad lines into ``_rej``; return the column mapping and the records as a relation."""
         con, contract = self.con, self.contract
         if path.stat().st_size == 0:
             raise FileRejected("file is empty (0 bytes)")
@@ -217,24 +219,26 @@ class Ingestor:
             header = csv_header(path, self.src.delimiter)
             mapping = map_columns(header, contract, self.src, self.src.delimiter)
             res.warnings.extend(mapping.warnings)
-            res.warnings.extend(read_csv(con, path, self.src.delimiter, header, scan.counts))
+            raw, warns = read_csv(con, path, self.src.delimiter, header, scan.counts)
+            res.warnings.extend(warns)
         elif fmt == "parquet":
             described = describe_parquet(con, path)
             mapping = map_columns(list(described), contract, self.src, None)
             res.warnings.extend(mapping.warnings)
-            read_parquet(con, path, contract, mapping, described)
+            raw = read_parquet(con, path, contract, mapping, described)
         else:
-            mapping, warns = read_jsonl(con, path, contract, self.src)
+            mapping, raw, warns = read_jsonl(con, path, contract, self.src)
             res.warnings.extend(warns)
-        return mapping
+        return mapping, raw
 
-    def _load(self, rel: str, mapping: Mapping, res: FileResult) -> None:
-        """Stage, quarantine, de-duplicate and insert (inside the file's transaction)."""
+    def _load(self, rel: str, mapping: Mapping, raw: Raw, res: FileResult) -> None:
+        """Stage, quarantine, set aside duplicates and conflicts, insert (inside the file's transaction)."""
         con = self.con
-        raw_types = {r[0]: str(r[1]).upper() for r in con.execute("describe _raw").fetchall()}
-        sql = self.stage.stage_sql(mapping.positions, raw_types)
-        params = self.stage.params()
-        con.execute(sql, bind(sql, params))
+        raw_types = {
+            r[0]: str(r[1]).upper() for r in con.execute(f"describe select * from {raw.sql}", raw.params).fetchall()
+        }
+        sql = self.stage.stage_sql(raw.sql, mapping.positions, raw_types, tuple(self.contract.primary_key))
+        con.execute(sql, bind(sql, {**self.stage.params(), **raw.params}))
         good_rows = int(con.execute("select count(*) from _stg").fetchall()[0][0])
         extra = None if res.format == "jsonl" else mapping.extra  # a line that is not JSON may hold any key
         target = Target(
@@ -244,7 +248,7 @@ class Ingestor:
         res.rows_read = good_rows + rejects
         if res.rows_read == 0:
             res.warnings.append("header only: no data rows")
-        quarantined = rejects + quarantine_rule_breaks(con, target, self.stage.rules, params)
+        quarantined = rejects + quarantine_rule_breaks(con, target)
         dropped, conflicts = dedup(con, target)
         res.rows_quarantined = quarantined + conflicts
         res.duplicates_dropped = dropped
@@ -253,18 +257,21 @@ class Ingestor:
             raise RuntimeError(f"row accounting does not add up for {rel}: {res}")
 
     def _insert(self, rel: str) -> int:
+        """Insert the rows to load, unsorted: ``_file`` and ``_line`` carry the order wherever it matters."""
         select = []
         for c in self.contract.columns:
             select.append(q(c.name))
             if c.local_date:
-                select.append(f"cast(timezone($biz_tz, timezone('UTC', {q(c.name)})) as date)")
+                select.append(self.stage.local_date_sql(c))
         names = [n for n, _ in self.contract.storage_columns()]
-        inserted = self.con.execute(
+        skip = int(self.con.execute("select count(*) from _skip").fetchall()[0][0])
+        where = "_rule is null" + (" and _line not in (select _line from _skip)" if skip else "")
+        sql = (
             f"insert into {q(self.source)} ({', '.join(q(n) for n in names)}, _file, _line, _run_id) "
-            f"select {', '.join(select)}, $f, _line, $run from _dedup order by _line",
-            {"biz_tz": self.settings.time_zone, "f": rel, "run": self.run_id},
-        ).fetchall()
-        return int(inserted[0][0])
+            f"select {', '.join(select)}, $f, _line, $run from _stg where {where}"
+        )
+        params = {**self.stage.params(), "f": rel, "run": self.run_id}
+        return int(self.con.execute(sql, bind(sql, params)).fetchall()[0][0])
 
 
 def ingest_source(

@@ -16,7 +16,7 @@ import duckdb
 
 from data_contracts.contracts import Contract
 from ingestion.readers import q
-from ingestion.rules import MASK, MAX_VALUE_CHARS, Rule
+from ingestion.rules import MAX_VALUE_CHARS
 
 QUARANTINE_COLUMNS: list[tuple[str, str]] = [
     ("source", "VARCHAR"),
@@ -78,71 +78,62 @@ def quarantine_rejects(con: duckdb.DuckDBPyConnection, target: Target) -> int:
     return n
 
 
-def quarantine_rule_breaks(con: duckdb.DuckDBPyConnection, target: Target, rules: list[Rule], params: dict) -> int:
-    """Rows of ``_stg`` that broke a rule: file, line, column, (masked) value and reason."""
-    n = int(con.execute("select count(*) from _stg where _rule is not null").fetchall()[0][0])
-    if not n:
-        return 0
-    pii = set(target.contract.pii_columns)
-    col_case, value_case, reason_case, code_case = [], [], [], []
-    for i, r in enumerate(rules):
-        if r.column is None:  # the reader named the column and the value
-            col_case.append(f"when {i} then s._bad_col")
-            value_case.append(
-                f"when {i} then case when list_contains($pii, s._bad_col) then $mask else s._bad_value end"
-            )
-        else:
-            col_case.append(f"when {i} then $col_{i}")
-            shown = "null" if "," in r.column else ("$mask" if r.column in pii else f"s.v_{r.column}")
-            value_case.append(f"when {i} then {shown}")
-        reason = f"coalesce({r.reason_sql}, $reason_{i})" if r.reason_sql else f"$reason_{i}"
-        reason_case.append(f"when {i} then {reason}")
-        code_case.append(f"when {i} then $code_{i}")
-    p = {**params, **target.params(), "pii": sorted(pii), "mask": MASK}
-    for i, r in enumerate(rules):
-        p[f"col_{i}"] = r.column
-        p[f"code_{i}"] = r.code
+def quarantine_rule_breaks(con: duckdb.DuckDBPyConnection, target: Target) -> int:
+    """Rows of ``_stg`` that broke a rule: file, line and the finding staging computed (column, value, reason)."""
     sql = f"""
         {_INSERT}
-        select $s, $f, s._line, case s._rule {" ".join(col_case)} end,
-               left(case s._rule {" ".join(value_case)} end, $n),
-               case s._rule {" ".join(reason_case)} end, $run, $ts, case s._rule {" ".join(code_case)} end
-        from _stg s where s._rule is not null order by s._line
+        select $s, $f, _line, _qcol, _qval, _qreason, $run, $ts, _qcode
+        from _stg where _rule is not null order by _line
     """
-    con.execute(sql, bind(sql, p))
-    return n
+    return int(con.execute(sql, bind(sql, target.params())).fetchall()[0][0])
+
+
+# Rows that passed every rule, and those of them still to load (``_skip`` holds the lines set aside).
+_VALID = "(select * from _stg where _rule is null)"
+_KEPT = "(select * from _stg where _rule is null and _line not in (select _line from _skip))"
 
 
 def dedup(con: duckdb.DuckDBPyConnection, target: Target) -> tuple[int, int]:
     """Drop exact duplicates (in the file and against other files); quarantine key conflicts.
 
-    Leaves the rows to insert in ``_dedup``. Returns (duplicates dropped, rows quarantined as conflicts).
+    Leaves the lines of valid rows not to load in ``_skip`` (a later copy of an identical row, every
+    version of a conflicting key). Returns (duplicates dropped, rows quarantined as conflicts).
     """
     contract = target.contract
-    names = [q(c.name) for c in contract.columns]
-    con.execute(
-        f"""
-        create or replace temp table _dedup as
-        select {", ".join(names)}, min(_line) as _line, count(*) as _n
-        from (select _line, {", ".join(f"t_{c.name} as {q(c.name)}" for c in contract.columns)}
-              from _stg where _rule is null)
-        group by {", ".join(names)}
-        """
-    )
-    valid, distinct = con.execute("select coalesce(sum(_n), 0), count(*) from _dedup").fetchall()[0]
-    dropped = int(valid) - int(distinct)
+    con.execute("create or replace temp table _skip (_line bigint)")
+    dropped = _exact_duplicates(con, target)
     conflicts = 0
-    key = contract.primary_key
-    if key:
-        d, c = _key_conflicts(con, target, list(key))
+    loaded = bool(con.execute(f"select exists (select 1 from {q(target.source)})").fetchall()[0][0])
+    if contract.primary_key:
+        d, c = _key_conflicts(con, target, list(contract.primary_key), loaded)
         dropped += d
         conflicts += c
     for k, cols in contract.consistent_within.items():
-        conflicts += _inconsistent(con, target, k, list(cols))
+        conflicts += _inconsistent(con, target, k, list(cols), loaded)
     return dropped, conflicts
 
 
-def _key_conflicts(con: duckdb.DuckDBPyConnection, target: Target, key: list[str]) -> tuple[int, int]:
+def _exact_duplicates(con: duckdb.DuckDBPyConnection, target: Target) -> int:
+    """Set aside every copy of an identical row but its first line; return how many.
+
+    Rows are compared by the hash of their typed values first; only rows whose hash occurs more than once
+    are compared column by column, so a hash collision never drops a row.
+    """
+    names = ", ".join(q(c.name) for c in target.contract.columns)
+    rows = con.execute(
+        f"""
+        insert into _skip
+        select _line from (
+            select _line, row_number() over (partition by {names} order by _line) as _copy
+            from {_VALID} v
+            where _h in (select _h from {_VALID} h group by _h having count(*) > 1)
+        ) where _copy > 1
+        """
+    ).fetchall()
+    return int(rows[0][0])
+
+
+def _key_conflicts(con: duckdb.DuckDBPyConnection, target: Target, key: list[str], loaded: bool) -> tuple[int, int]:
     source = target.source
     names = [q(c.name) for c in target.contract.columns]
     kcols = ", ".join(q(k) for k in key)
@@ -150,11 +141,14 @@ def _key_conflicts(con: duckdb.DuckDBPyConnection, target: Target, key: list[str
     kshow = " || ', ' || ".join(f"coalesce(cast(d.{q(k)} as varchar), 'NULL')" for k in key)
     common = {**target.params(), "label": f"({', '.join(key)}) = ", "kname": ",".join(key)}
     # Same key, different content inside this file: keep none of them (no way to know which is right).
+    # Only keys whose hash occurs more than once are grouped by their values.
     con.execute(
         f"""
         create or replace temp table _conflicting as
         select {kcols}, string_agg(cast(_line as varchar), ', ' order by _line) as lines
-        from _dedup group by {kcols} having count(*) > 1
+        from {_KEPT} k
+        where _kh in (select _kh from {_VALID} h group by _kh having count(*) > 1)
+        group by {kcols} having count(*) > 1
         """
     )
     conflicts = dropped = 0
@@ -164,24 +158,29 @@ def _key_conflicts(con: duckdb.DuckDBPyConnection, target: Target, key: list[str
             select $s, $f, d._line, $kname, {kshow},
                    'duplicate key ' || $label || '(' || {kshow} || ') with different content in the same '
                    || 'file (lines ' || o.lines || ')', $run, $ts, 'duplicate_key'
-            from _dedup d join _conflicting o on {kjoin}
+            from {_KEPT} d join _conflicting o on {kjoin}
             order by d._line
         """
         con.execute(sql, bind(sql, common))
-        # Extra exact copies of a quarantined version stay counted as dropped (``_n - 1`` above).
-        conflicts = len(
-            con.execute(
-                f"delete from _dedup where ({kcols}) in (select {kcols} from _conflicting) returning _line"
-            ).fetchall()
+        # Extra exact copies of a quarantined version stay counted as dropped (set aside above).
+        conflicts = int(
+            con.execute(f"insert into _skip select d._line from {_KEPT} d join _conflicting o on {kjoin}").fetchall()[
+                0
+            ][0]
         )
+    if not loaded:
+        return dropped, conflicts
     # Against rows other files loaded: identical rows are duplicates, different content is a conflict.
+    # The key columns alone tell whether any key was loaded before (the common answer is none).
+    if not con.execute(f"select exists (select 1 from {_KEPT} d semi join {q(source)} o on {kjoin})").fetchall()[0][0]:
+        return dropped, conflicts
     same = " and ".join(f"d.{n} is not distinct from o.{n}" for n in names)
     con.execute(
         f"""
         create or replace temp table _cross as
-        select d._line, d._n, {same} as identical, o._file as other_file, o._line as other_line,
+        select d._line, {same} as identical, o._file as other_file, o._line as other_line,
                {kshow} as key_text
-        from _dedup d join {q(source)} o on {kjoin}
+        from {_KEPT} d join {q(source)} o on {kjoin}
         """
     )
     sql = f"""
@@ -192,18 +191,18 @@ def _key_conflicts(con: duckdb.DuckDBPyConnection, target: Target, key: list[str
         from _cross where not identical order by _line
     """
     con.execute(sql, bind(sql, common))
-    # Each matched version: its first copy becomes a duplicate (identical) or a conflict; the other
-    # ``_n - 1`` copies were already counted as dropped above.
+    # Each matched version: its first copy becomes a duplicate (identical) or a conflict; its other
+    # copies were already counted as dropped above.
     for (identical,) in con.execute("select identical from _cross").fetchall():
         if identical:
             dropped += 1
         else:
             conflicts += 1
-    con.execute("delete from _dedup where _line in (select _line from _cross)")
+    con.execute("insert into _skip select distinct _line from _cross")
     return dropped, conflicts
 
 
-def _inconsistent(con: duckdb.DuckDBPyConnection, target: Target, key: str, cols: list[str]) -> int:
+def _inconsistent(con: duckdb.DuckDBPyConnection, target: Target, key: str, cols: list[str], loaded: bool) -> int:
     """Rows sharing ``key`` must agree on ``cols`` (one customer per order): quarantine every row that doesn't.
 
     Checked within the file and against rows other files loaded; no row of a conflicting key is loaded
@@ -212,13 +211,15 @@ def _inconsistent(con: duckdb.DuckDBPyConnection, target: Target, key: str, cols
     k, src = q(key), q(target.source)
     tup = ", ".join(q(c) for c in cols)
     differs = " or ".join(f"d.{q(c)} is distinct from o.{q(c)}" for c in cols)
+    # One column: min <> max is count(distinct) > 1 (both ignore NULLs) without a set per key.
+    several = f"min({tup}) <> max({tup})" if len(cols) == 1 else f"count(distinct ({tup})) > 1"
+    against = f"union select d.{k} from {_KEPT} d join {src} o on d.{k} = o.{k} where {differs}" if loaded else ""
     # Cheap test first (the common case finds nothing): keys with two versions here or against loaded rows.
     con.execute(
         f"""
         create or replace temp table _incons as
-        select {k} as k from _dedup group by {k} having count(distinct ({tup})) > 1
-        union
-        select d.{k} from _dedup d join {src} o on d.{k} = o.{k} where {differs}
+        select {k} as k from {_KEPT} d group by {k} having {several}
+        {against}
         """
     )
     if not con.execute("select count(*) from _incons").fetchall()[0][0]:
@@ -227,7 +228,7 @@ def _inconsistent(con: duckdb.DuckDBPyConnection, target: Target, key: str, cols
     con.execute(
         f"""
         create or replace temp table _incons as
-        with every as (select {k} as k, {show} as val from _dedup where {k} in (select k from _incons)
+        with every as (select {k} as k, {show} as val from {_KEPT} d where {k} in (select k from _incons)
                        union all
                        select {k}, {show} from {src} where {k} in (select k from _incons))
         select k, string_agg(distinct val, ', ' order by val) as vals from every group by k
@@ -240,7 +241,9 @@ def _inconsistent(con: duckdb.DuckDBPyConnection, target: Target, key: str, cols
                'key conflict: ' || $key || ' ' || cast(d.{k} as varchar) || ' names more than one ' || $cols
                || ' (' || i.vals || ') across its rows; none of this file''s rows of it is loaded: fix the export',
                $run, $ts, 'key_conflict'
-        from _dedup d join _incons i on d.{k} = i.k order by d._line
+        from {_KEPT} d join _incons i on d.{k} = i.k order by d._line
     """
     con.execute(sql, bind(sql, p))
-    return len(con.execute(f"delete from _dedup where {k} in (select k from _incons) returning _line").fetchall())
+    return int(
+        con.execute(f"insert into _skip select d._line from {_KEPT} d join _incons i on d.{k} = i.k").fetchall()[0][0]
+    )

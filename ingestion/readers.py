@@ -1,9 +1,11 @@
-"""Readers: one landing file into temp table ``_raw`` (one row per record) and ``_rej`` (lines that are not).
+"""Readers: one landing file as a relation of records (``Raw``) and temp table ``_rej`` (lines that are not).
 
-``_raw`` has ``_line`` (physical line / row number), positional columns ``c0, c1, ...`` (user-supplied
-names never enter SQL) and ``_bad_col`` / ``_bad_reason`` / ``_bad_value`` for a value of the wrong shape
-a reader found (a nested JSON value, a fractional number where an id is expected). ``_rej`` has
-``line, column_name, reason, text``. A reader raises ``FileRejected`` for a file it cannot take whole.
+The relation has ``_line`` (physical line / row number), positional columns ``c0, c1, ...`` (user-supplied
+names never enter SQL) and, where a reader checks shapes, ``_bad_col`` / ``_bad_reason`` / ``_bad_value``
+for a value of the wrong shape (a nested JSON value, a fractional number where an id is expected). It is
+read once, by the staging statement: a Parquet file is read in place, a CSV file's rows are numbered by
+their row ids without a second copy. ``_rej`` has ``line, column_name, reason, text``. A reader raises
+``FileRejected`` for a file it cannot take whole.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,17 @@ class FileRejected(Exception):
 def q(ident: str) -> str:
     """A quoted SQL identifier."""
     return '"' + ident.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A file's records as a SQL relation (a table name or a parenthesized query) and the values it binds."""
+
+    sql: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+_RAW_TABLE = Raw("_raw")
 
 
 @dataclass(frozen=True)
@@ -142,8 +155,8 @@ def csv_header(path: Path, delimiter: str) -> list[str]:
 
 def read_csv(
     con: duckdb.DuckDBPyConnection, path: Path, delimiter: str, header: list[str], counts: LineCounts | None
-) -> list[str]:
-    """Load the file as text into ``_raw`` with physical line numbers, bad lines into ``_rej``; return warnings.
+) -> tuple[Raw, list[str]]:
+    """Read the file as text with physical line numbers, bad lines into ``_rej``; return the records and warnings.
 
     Fast path: DuckDB's reader, trusted when its records (good + rejected) match the physical lines one
     for one. Otherwise (quoted line breaks, blank lines, unbalanced quotes) ``split_csv`` splits the file
@@ -165,13 +178,15 @@ def read_csv(
         n_good = int(con.execute("select count(*) from _raw_text").fetchall()[0][0])
         n_rej = int(con.execute("select count(distinct line) from _csv_rejects").fetchall()[0][0])
         if counts.lines == 1 + n_good + n_rej:
-            _number_fast(con, header, n_rej)
-            return []
-    return _read_csv_exact(con, path, delimiter, header)
+            return _number_fast(con, header, n_rej), []
+    return _RAW_TABLE, _read_csv_exact(con, path, delimiter, header)
 
 
-def _number_fast(con: duckdb.DuckDBPyConnection, header: list[str], n_rej: int) -> None:
-    """Every record is one physical line: shift good rows past the rejected lines before them."""
+def _number_fast(con: duckdb.DuckDBPyConnection, header: list[str], n_rej: int) -> Raw:
+    """Every record is one physical line: shift good rows past the rejected lines before them.
+
+    The numbering is a relation over ``_raw_text`` (row ids count from 0 in file order), not a copy.
+    """
     con.execute(
         """
         create or replace temp table _rej_lines as
@@ -183,17 +198,14 @@ def _number_fast(con: duckdb.DuckDBPyConnection, header: list[str], n_rej: int) 
         """
     )
     if n_rej == 0:  # the common case: line = row id + 2 (header is line 1)
-        con.execute("create or replace temp table _raw as select t.rowid + 2 as _line, t.* from _raw_text t")
+        raw = Raw("(select t.rowid + 2 as _line, t.* from _raw_text t)")
     else:
         # An as-of join (last rejected line with good_before <= row id) keeps this linear.
-        con.execute(
-            """
-            create or replace temp table _raw as
-            select t.rowid + 2 + coalesce(r.shift, 0) as _line, t.*
+        raw = Raw(
+            """(select t.rowid + 2 + coalesce(r.shift, 0) as _line, t.*
             from _raw_text t
             asof left join (select good_before, max(shift) as shift from _rej_lines group by good_before) r
-              on t.rowid >= r.good_before
-            """
+              on t.rowid >= r.good_before)"""
         )
     con.execute(
         """
@@ -206,6 +218,7 @@ def _number_fast(con: duckdb.DuckDBPyConnection, header: list[str], n_rej: int) 
         """,
         {"h": header},
     )
+    return raw
 
 
 def _read_csv_exact(con: duckdb.DuckDBPyConnection, path: Path, delimiter: str, header: list[str]) -> list[str]:
@@ -252,8 +265,8 @@ def _nested(dtype: str) -> bool:
 
 def read_parquet(
     con: duckdb.DuckDBPyConnection, path: Path, contract: Contract, mapping: Mapping, described: dict[str, str]
-) -> None:
-    """Load a Parquet file into ``_raw``; reject it whole when a column's type cannot hold the contract's.
+) -> Raw:
+    """A Parquet file's records, read in place; reject it whole when a column's type cannot hold the contract's.
 
     Nested columns (lists, structs, maps) never become values. A float or decimal in a text column
     (an id exported as DOUBLE) becomes its integer text (123.0 -> '123'); a fractional one is quarantined.
@@ -291,23 +304,20 @@ def read_parquet(
             sel.append(f"cast({col} as varchar) as c{i}")
         else:
             sel.append(f"{col} as c{i}")
-    params: dict[str, Any] = {"p": str(path)}
+    params: dict[str, Any] = {"raw_path": str(path)}
     bad_col = bad_val = bad_reason = "null::varchar"
     if bad:
-        params |= {f"bad_{i}": t for i, (t, _, _) in enumerate(bad)} | {"fractional": _FRACTIONAL}
-        bad_col = "case " + " ".join(f"when {cond} then $bad_{i}" for i, (_, cond, _) in enumerate(bad)) + " end"
+        params |= {f"raw_bad_{i}": t for i, (t, _, _) in enumerate(bad)} | {"raw_fractional": _FRACTIONAL}
+        bad_col = "case " + " ".join(f"when {cond} then $raw_bad_{i}" for i, (_, cond, _) in enumerate(bad)) + " end"
         bad_val = "case " + " ".join(f"when {cond} then {v}" for _, cond, v in bad) + " end"
-        bad_reason = "case " + " ".join(f"when {cond} then $fractional" for _, cond, _ in bad) + " end"
-    con.execute(
-        f"""
-        create or replace temp table _raw as
-        select file_row_number + 1 as _line{"".join(", " + s for s in sel)},
+        bad_reason = "case " + " ".join(f"when {cond} then $raw_fractional" for _, cond, _ in bad) + " end"
+    _empty_rejects(con)
+    return Raw(
+        f"""(select file_row_number + 1 as _line{"".join(", " + s for s in sel)},
                {bad_col} as _bad_col, {bad_reason} as _bad_reason, {bad_val} as _bad_value
-        from read_parquet($p, file_row_number = true)
-        """,
+        from read_parquet($raw_path, file_row_number = true))""",
         params,
     )
-    _empty_rejects(con)
 
 
 # ----------------------------------------------------------------------------------------- JSON Lines
@@ -335,8 +345,8 @@ def _scalar_text(value: Any, ctype: str) -> tuple[str | None, str | None]:
 
 def read_jsonl(
     con: duckdb.DuckDBPyConnection, path: Path, contract: Contract, src: SourceConfig
-) -> tuple[Mapping, list[str]]:
-    """Load a JSON Lines file into ``_raw`` (text values) and ``_rej``; return the mapping and warnings.
+) -> tuple[Mapping, Raw, list[str]]:
+    """Load a JSON Lines file into ``_raw`` (text values) and ``_rej``; return the mapping, records and warnings.
 
     Parsed line by line: a line that is not JSON, or not an object, is quarantined with its line
     number and the rest of the file loads. A UTF-8 BOM is accepted. Numbers become their text
@@ -411,4 +421,4 @@ def read_jsonl(
     warnings = list(mapping.warnings)
     if blank:
         warnings.append(f"{blank} blank line(s) skipped")
-    return mapping, warnings
+    return mapping, _RAW_TABLE, warnings

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from data_contracts.contracts import Column, Contract
+from ingestion.readers import q
 from segments.config import Settings
 
 # Unicode white space trimmed from every value like a space (tab, no-break, ideographic, zero-width, BOM).
@@ -32,6 +33,9 @@ WHITESPACE = (
 _WS_CLASS = r"[\s\p{Z}\x{0b}\x{85}\x{200b}\x{feff}]"
 _WS_EDGE = f"^{_WS_CLASS}|{_WS_CLASS}$"
 _WS_RUNS = f"^{_WS_CLASS}+|{_WS_CLASS}+$"
+# A row's values joined by the unit separator: one search per row finds whether any value has white space at
+# an edge (a value holding the separator itself only costs a needless per-value look, never a missed trim).
+_WS_ANY_EDGE = rf"(^|\x{{1f}}){_WS_CLASS}|{_WS_CLASS}(\x{{1f}}|$)"
 OFFSET_SUFFIX = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?)$"
 ZONE_SUFFIX = r"^(.*[0-9])\s+([A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*)$"
 UTC_NAMES = ["UTC", "GMT", "UT", "Z", "ZULU", "UCT", "UNIVERSAL", "ETC/UTC", "ETC/GMT"]
@@ -75,6 +79,24 @@ def zone_changes_offset(zone: str, start: date, end: date) -> bool:
     return False
 
 
+@cache
+def fixed_offset(zone: str, start: date, end: date) -> timedelta | None:
+    """``zone``'s UTC offset when it is the same on every day from ``start`` to ``end``, else None.
+
+    Sampled at local 00:00 and 12:00 of every day, from the day before ``start`` to two days after ``end``
+    (the UTC span seen from a zone up to 14 hours away); no offset change in the time-zone database lasts
+    less than a day.
+    """
+    tz = ZoneInfo(zone)
+    day, seen = datetime(start.year, start.month, start.day) - timedelta(days=1), set()
+    stop = datetime(end.year, end.month, end.day) + timedelta(days=2)
+    while day <= stop and len(seen) < 2:
+        seen.add(day.replace(tzinfo=tz).utcoffset())
+        seen.add((day + timedelta(hours=12)).replace(tzinfo=tz).utcoffset())
+        day += timedelta(days=1)
+    return seen.pop() if len(seen) == 1 else None
+
+
 @dataclass
 class Stage:
     """Everything needed to stage one source's rows: settings resolved once per run."""
@@ -91,6 +113,16 @@ class Stage:
         self.check_dst = zone_changes_offset(self.tz, self.earliest, self.run_ts.date())
         self.accepted = _accepted_values(self.contract, self.settings)
         self.rules = self._rules()
+        # Loaded times lie between the earliest date and the run: one offset over that span makes the
+        # business-day date an addition instead of a time-zone lookup per row.
+        self.biz_offset = fixed_offset(self.settings.time_zone, self.earliest, self.run_ts.date())
+
+    def local_date_sql(self, c: Column) -> str:
+        """The business-day date (config ``time_zone``) of UTC timestamp column ``c`` of a loaded row."""
+        col = q(c.name)
+        if self.biz_offset is not None and c.not_after_run:
+            return f"cast({col} + $biz_offset as date)"
+        return f"cast(timezone($biz_tz, timezone('UTC', {col})) as date)"
 
     # ---- values
     def _number_text(self, v: str) -> str:
@@ -123,14 +155,21 @@ class Stage:
             "num_re": self.num_re(),
             "thou": src.thousands_separator or "",
             "dec": src.decimal_separator,
+            "biz_tz": self.settings.time_zone,
+            "biz_offset": self.biz_offset,
         }
         params |= {f"acc_{k}": v for k, v in self.accepted.items()}
         for c in self.contract.columns:
             default = _default_value(c, self.settings, self.source)
             if default is not None:
                 params[f"def_{c.name}"] = str(default)
-        for i, r in enumerate(self.rules):
-            params[f"reason_{i}"] = r.reason
+        params |= {
+            "rule_columns": [r.column for r in self.rules],
+            "rule_codes": [r.code for r in self.rules],
+            "rule_reasons": [r.reason for r in self.rules],
+            "rule_values": self._shown_values()[1],
+        }
+        params |= {"pii": sorted(self.contract.pii_columns), "mask": MASK, "n": MAX_VALUE_CHARS}
         params |= self._reason_texts()
         return params
 
@@ -148,11 +187,22 @@ class Stage:
             f"code comes from a currency column or {s}.currency)",
         }
 
-    def stage_sql(self, positions: dict[str, str], raw_types: dict[str, str]) -> str:
-        """``create temp table _stg`` from ``_raw``: texts, parsed, typed values and the first broken rule."""
+    def stage_sql(
+        self, raw: str, positions: dict[str, str], raw_types: dict[str, str], key: tuple[str, ...] = ()
+    ) -> str:
+        """``create temp table _stg`` from the relation ``raw`` in one pass: typed values, rule, finding, hashes.
+
+        One row per record: ``_line``, every contract column typed (under its contract name), ``_rule`` (the
+        first rule broken, NULL when none) and, for a row that broke one, its quarantine finding ``_qcol``,
+        ``_qval`` (PII masked), ``_qreason``, ``_qcode``; ``_h`` hashes the typed values (exact duplicates)
+        and ``_kh`` the ``key`` (key conflicts). Texts and parse scratch stay inside the statement: the table
+        is as narrow as the warehouse table, not twice as wide.
+        """
         texts = ["_line"]
         for extra in ("_bad_col", "_bad_reason", "_bad_value"):
             texts.append(extra if extra in raw_types else f"null::varchar as {extra}")
+        mapped = [f"cast({positions[c.name]} as varchar)" for c in self.contract.columns if c.name in positions]
+        edge = f"regexp_matches(concat_ws(chr(31), {', '.join(mapped)}), '{_WS_ANY_EDGE}')" if mapped else "false"
         strp, zoned, parsed, pre, typed = [], [], [], [], []
         for c in self.contract.columns:
             pos = positions.get(c.name)
@@ -169,6 +219,8 @@ class Stage:
                 strp.append(f"{'null::timestamp' if native else f'try_strptime({v}, $ts_fmt)'} as s_{c.name}")
                 zoned.append(self._zone_expr(c, native))
                 parsed.append(self._local_expr(c, native, raw_type))
+                # Whether the zone name is a known one, looked up once (the zone list is a long bound constant).
+                parsed.append(f"{'null::boolean' if native else f'list_contains($zones, z_{c.name})'} as k_{c.name}")
                 pre.append(f"timezone('UTC', timezone($src_tz, l_{c.name})) as u_{c.name}")
                 typed.append(f"{self._ts_expr(c, native, raw_type)} as {t}")
             elif c.type in ("decimal", "integer", "double"):
@@ -177,23 +229,65 @@ class Stage:
             else:
                 typed.append(f"try_cast({v} as {c.sql_type}) as {t}")
         conds = " ".join(f"when {r.condition} then {i}" for i, r in enumerate(self.rules))
-        # Intermediate values no reason needs are not materialized (z_ and l_ stay: they explain bad times).
-        scratch = [
-            x.rsplit(" as ", 1)[1] for x in (*strp, *pre, *parsed) if " as s_" in x or " as u_" in x or " as n_" in x
-        ]
-        scratch += [f"o_{c.name}" for c in self.contract.columns if c.type == "timestamp"]
         levels = [", ".join(texts)]
         for cols in (strp, zoned, parsed, pre, typed):
             levels.append("*" + "".join(", " + x for x in cols))
         ctes = ", ".join(
-            f"l{i} as (select {cols} from {'_raw' if i == 0 else f'l{i - 1}'})" for i, cols in enumerate(levels)
+            f"l{i} as (select {cols} from {'edged' if i == 0 else f'l{i - 1}'})" for i, cols in enumerate(levels)
         )
+        names = [c.name for c in self.contract.columns]
+        col, value, reason, code = self.finding_sql()
+        out = [
+            "_line",
+            *(f"t_{n} as {q(n)}" for n in names),
+            "_rule",
+            # A good row (the common case) skips the branches: its finding is NULL.
+            f"case when _rule is not null then {col} end as _qcol",
+            f"case when _rule is not null then left({value}, $n) end as _qval",
+            f"case when _rule is not null then {reason} end as _qreason",
+            f"case when _rule is not null then {code} end as _qcode",
+            f"hash({', '.join(f't_{n}' for n in names)}) as _h",
+        ]
+        if key:
+            out.append(f"hash({', '.join(f't_{n}' for n in key)}) as _kh")
         return f"""
             create or replace temp table _stg as
-            with {ctes}
-            select * exclude ({", ".join(scratch)}), _rule
-            from (select *, case {conds} end as _rule from l{len(levels) - 1})
+            with edged as (select *, {edge} as _edge from {raw}),
+            {ctes},
+            checked as (select *, case {conds} end as _rule from l{len(levels) - 1})
+            select {", ".join(out)} from checked
         """
+
+    def finding_sql(self) -> tuple[str, str, str, str]:
+        """Column, (masked) value, reason and rule code of the rule a row broke (``_rule``), as SQL.
+
+        Static parts are looked up in bound lists by rule number (a short statement to plan per file); only
+        the reasons that depend on the row are branches. A reason never quotes the value: the value has its
+        own column, masked for PII columns; a rule over several columns (require_any) shows no value.
+        """
+        shown, _ = self._shown_values()
+        reader = "case when list_contains($pii, _bad_col) then $mask else _bad_value end"
+        value = f"case when _rule = 0 then {reader} else [{', '.join(shown) or 'null'}][$rule_values[_rule + 1]] end"
+        varying = " ".join(f"when {i} then {r.reason_sql}" for i, r in enumerate(self.rules) if r.reason_sql)
+        reason = (
+            f"coalesce(case _rule {varying} end, $rule_reasons[_rule + 1])" if varying else "$rule_reasons[_rule + 1]"
+        )
+        return "coalesce($rule_columns[_rule + 1], _bad_col)", value, reason, "$rule_codes[_rule + 1]"
+
+    def _shown_values(self) -> tuple[list[str], list[int | None]]:
+        """The value expressions a finding can show, and per rule the 1-based position of its own (None: none)."""
+        pii = set(self.contract.pii_columns)
+        shown: list[str] = []
+        out: list[int | None] = []
+        for r in self.rules:
+            if r.column is None or "," in r.column:
+                out.append(None)
+                continue
+            v = "$mask" if r.column in pii else f"v_{r.column}"
+            if v not in shown:
+                shown.append(v)
+            out.append(shown.index(v) + 1)
+        return shown, out
 
     def _zone_expr(self, c: Column, native: bool) -> str:
         """Offset flag and zone name, looked for only where the configured format did not parse (cheap)."""
@@ -232,13 +326,13 @@ class Stage:
             return local
         body = f"regexp_extract({v}, '{ZONE_SUFFIX}', 1)"
         parse_body = f"coalesce(try_strptime({body}, $ts_fmt), try_cast({body} as timestamp))"
-        safe_zone = f"case when list_contains($zones, z_{n}) then z_{n} else 'UTC' end"
+        safe_zone = f"case when k_{n} then z_{n} else 'UTC' end"
         return (
             f"case when {v} is null then null "
             f"when o_{n} then timezone('UTC', try_cast({v} as timestamptz)) "
             f"when z_{n} is not null then case "
             f"when list_contains($utc_names, upper(z_{n})) then {parse_body} "
-            f"when list_contains($zones, z_{n}) then timezone('UTC', timezone({safe_zone}, {parse_body})) end "
+            f"when k_{n} then timezone('UTC', timezone({safe_zone}, {parse_body})) end "
             f"else {local} end"
         )
 
@@ -325,7 +419,7 @@ class Stage:
             return (
                 f"case when z_{n} is not null and not contains(z_{n}, '/') "
                 f"and not list_contains($utc_names, upper(z_{n})) then $why_abbrev "
-                f"when z_{n} is not null and not list_contains($zones, z_{n}) "
+                f"when z_{n} is not null and not k_{n} "
                 f"and not list_contains($utc_names, upper(z_{n})) then $why_zone "
                 f"when l_{n} is not null then $why_gap end"
             )
@@ -338,8 +432,11 @@ class Stage:
 
 
 def _trimmed(x: str) -> str:
-    """``x`` without leading/trailing Unicode white space; the regex runs only on values that need it."""
-    return f"case when regexp_matches({x}, '{_WS_EDGE}') then regexp_replace({x}, '{_WS_RUNS}', '', 'g') else {x} end"
+    """``x`` without leading/trailing Unicode white space; the regexes run only in rows that need it (``_edge``)."""
+    return (
+        f"case when _edge and regexp_matches({x}, '{_WS_EDGE}') "
+        f"then regexp_replace({x}, '{_WS_RUNS}', '', 'g') else {x} end"
+    )
 
 
 def _typed_number(col: Column, n: str) -> str:
