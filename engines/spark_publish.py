@@ -19,6 +19,7 @@ on a cluster (the driver renames it).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,22 @@ ROW_GROUP_ROWS = 1024 * 1024  # pyarrow's default maximum row group: the same ro
 COMPRESSION = "zstd"  # as publishing.atomic writes
 
 
-def stage_snapshot_table(con: duckdb.DuckDBPyConnection, contract: Contract, as_of: date, path: Path) -> Path:
+@dataclass(frozen=True)
+class StagedTable:
+    """A snapshot table staged as Parquet for Spark: where, and how many rows (from the file's footer)."""
+
+    path: Path
+    rows: int
+
+
+def stage_snapshot_table(con: duckdb.DuckDBPyConnection, contract: Contract, as_of: date, path: Path) -> StagedTable:
     """Stream snapshot ``as_of`` of the warehouse table named by ``contract`` to the Parquet file ``path``, in
     the contract's columns and key order (the select ``publishing.outputs`` publishes), for Spark to read."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sql = contract_select(contract, f'select * from "{contract.name}" where snapshot_date = $d')
     con.sql(sql, params={"d": as_of}).write_parquet(str(path))
-    return path
+    (rows,) = con.execute("select count(*) from read_parquet(?)", [str(path)]).fetchone()  # footer only
+    return StagedTable(path, int(rows))
 
 
 def _writer(path: str, schema: pa.Schema, compression: str, row_group_rows: int) -> Any:
@@ -87,14 +97,14 @@ def _writer(path: str, schema: pa.Schema, compression: str, row_group_rows: int)
     return write
 
 
-def spark_parquet_table(engine: SparkEngine, source: Path, order_by: Sequence[str]) -> DeferredTable:
-    """The rows of the Parquet file or folder ``source`` as a table a Spark job writes when it is published,
-    ordered by ``order_by`` (the contract key) within the job's single task."""
+def spark_parquet_table(engine: SparkEngine, staged: StagedTable, order_by: Sequence[str]) -> DeferredTable:
+    """The rows of the staged Parquet file as a table a Spark job writes when it is published, ordered by
+    ``order_by`` (the contract key) within the job's single task."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
+    source, num_rows = staged.path, staged.rows
     frame = engine.session.read.parquet(str(source))
     schema = to_arrow_schema(frame.schema)
-    num_rows = frame.count()
 
     def write(path: Path, target: pa.Schema) -> None:
         ordered = frame.coalesce(1).sortWithinPartitions(*order_by)
