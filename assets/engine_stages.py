@@ -17,7 +17,9 @@ from assets.resources import SegmentsResource, SparkResource
 from data_contracts.contracts import Contract
 from engines.pipeline import build_features_on_engine, segment_warehouse_features
 from engines.spark_publish import SPARK_WRITTEN, spark_parquet_table, stage_snapshot_table
-from features.customer_features import FeatureParams, build_customer_features
+from features.customer_features import FeatureParams
+from features.incremental import FeatureBuild
+from features.incremental import build_features as build_features_incrementally
 from models.pipeline import SegmentationResult
 from models.stages import segmentation_stage
 from publishing.deferred import DeferredTable
@@ -25,16 +27,18 @@ from publishing.deferred import DeferredTable
 
 def build_features(
     con: duckdb.DuckDBPyConnection, as_of: date, params: FeatureParams, segments: SegmentsResource, spark: SparkResource
-) -> int:
-    """Rebuild snapshot ``as_of`` of ``customer_features``; returns rows written."""
+) -> FeatureBuild:
+    """Build snapshot ``as_of`` of ``customer_features``: on DuckDB incrementally from an earlier snapshot
+    when one is usable (features/incremental.py), on Spark in full."""
     settings = segments.settings()
     if settings.engine == "duckdb":
-        return build_customer_features(con, as_of, params)
+        return build_features_incrementally(con, as_of, params)
     engine = spark.engine()
     try:
-        return build_features_on_engine(engine, con, as_of, params, spark.staging(settings, f"{as_of}/features"))
+        rows = build_features_on_engine(engine, con, as_of, params, spark.staging(settings, f"{as_of}/features"))
     finally:
         engine.close()
+    return FeatureBuild(rows, "full", "engine: spark builds every snapshot in full")
 
 
 def segmentation(

@@ -51,6 +51,7 @@ def published_tables(
         "snapshot_set": report.snapshot_id or "",
         "dagster/row_count": report.tables["customer_segments"].rows,
         "current_updated": current_updated,
+        "tables_reused": ", ".join(report.reused) or "none",  # unchanged since the previous set: linked, not written
     }
     for name, t in report.tables.items():
         metadata[f"{name}_rows"] = t.rows

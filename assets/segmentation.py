@@ -132,7 +132,8 @@ def customer_features(
         segments.settings().features.params(**config.model_dump()), reactivation_window_days=active_days
     )
     with segments.warehouse() as con:
-        rows = engine_stages.build_features(con, as_of, params, segments, spark)  # engine: duckdb | spark
+        build = engine_stages.build_features(con, as_of, params, segments, spark)  # engine: duckdb | spark
+        rows = build.rows
         anonymous = anonymous_browsing_counts(con, as_of)
         buyers = con.execute(
             "select count(*) from customer_features where snapshot_date = $d and is_buyer", {"d": as_of}
@@ -150,6 +151,7 @@ def customer_features(
             "lookback_days": params.lookback_days or "all history",
             "windows": dg.MetadataValue.json(params.window_names()),
             "reactivation_window_days": active_days,
+            **build.metadata(),
         }
     )
 

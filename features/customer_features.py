@@ -312,21 +312,59 @@ def _ensure_table(con: duckdb.DuckDBPyConnection, table: str, exists: bool, para
     con.execute(f"create table if not exists {table} ({body})")
 
 
-def _record_params(con: duckdb.DuckDBPyConnection, as_of: date, params: FeatureParams) -> None:
-    """Remember which windows snapshot ``as_of`` was built with (its column names depend on them)."""
+@dataclass(frozen=True)
+class BuildRecord:
+    """How a snapshot was built, kept in ``feature_params``: the activity-index refresh it saw, the feature
+    query's fingerprint, ``full`` or ``incremental``, the base snapshot and the customers recomputed."""
+
+    index_seq: int | None = None
+    fingerprint: str | None = None
+    mode: str | None = None
+    base_date: date | None = None
+    recomputed: int | None = None
+
+
+_PARAMS_TABLE_COLUMNS: list[tuple[str, str]] = [
+    ("reactivation_window_days", "bigint"),
+    ("index_seq", "bigint"),
+    ("features_fingerprint", "varchar"),
+    ("build_mode", "varchar"),
+    ("base_date", "date"),
+    ("customers_recomputed", "bigint"),
+]
+
+
+def _record_params(
+    con: duckdb.DuckDBPyConnection, as_of: date, params: FeatureParams, record: BuildRecord = BuildRecord()
+) -> None:
+    """Remember which windows snapshot ``as_of`` was built with (its column names depend on them) and how.
+
+    A snapshot without an index sequence (built by the Spark engine, or by a direct call) is never the base
+    of an incremental build.
+    """
     con.execute(
         "create table if not exists feature_params (snapshot_date date primary key, lookback_days bigint, "
         "short_window_days bigint, long_window_days bigint, complaint_window_days bigint)"
     )
+    for name, typ in _PARAMS_TABLE_COLUMNS:  # warehouses from before these columns get them
+        con.execute(f"alter table feature_params add column if not exists {name} {typ}")
     con.execute("delete from feature_params where snapshot_date = $d", {"d": as_of})
     con.execute(
-        "insert into feature_params values ($d, $lb, $w1, $w2, $c)",
+        "insert into feature_params (snapshot_date, lookback_days, short_window_days, long_window_days, "
+        "complaint_window_days, reactivation_window_days, index_seq, features_fingerprint, build_mode, base_date, "
+        "customers_recomputed) values ($d, $lb, $w1, $w2, $c, $r, $seq, $fp, $mode, $base, $n)",
         {
             "d": as_of,
             "lb": params.lookback_days,
             "w1": params.windows[0],
             "w2": params.windows[1],
             "c": params.complaint_window_days,
+            "r": params.reactivation_window_days,
+            "seq": record.index_seq,
+            "fp": record.fingerprint,
+            "mode": record.mode,
+            "base": record.base_date,
+            "n": record.recomputed,
         },
     )
 
@@ -363,11 +401,14 @@ def build_customer_features(
     as_of: date,
     params: FeatureParams = FeatureParams(),
     table: str = DEFAULT_TABLE,
+    *,
+    record: BuildRecord = BuildRecord(),
 ) -> int:
     """Delete-then-insert the snapshot `as_of` into `table` (created if missing, keyed by snapshot_date,
     customer_id); returns rows written.
 
-    Runs in one transaction: a failure leaves the previous version of the snapshot in place.
+    Runs in one transaction: a failure leaves the previous version of the snapshot in place. ``record`` says
+    how it was built (``features.incremental`` passes it); see ``_record_params``.
     """
     as_of = _check_as_of(as_of)
     target = _quote_table(table)
@@ -383,7 +424,7 @@ def build_customer_features(
             con.execute(delete_sql, _bind(delete_sql, values))
             row = con.execute(insert_sql, _bind(insert_sql, values)).fetchone()
             if table == DEFAULT_TABLE:
-                _record_params(con, as_of, params)
+                _record_params(con, as_of, params, record)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

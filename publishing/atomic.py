@@ -81,6 +81,7 @@ class PublishReport:
     snapshot_id: str | None = None
     current_switched: bool = False
     tables: dict[str, PublishedTable] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)  # set tables hard-linked from the previous set (unchanged)
 
 
 @dataclass(frozen=True)
@@ -294,20 +295,54 @@ def _prune_sets(published_dir: Path, keep: set[str]) -> list[Path]:
 # publish
 
 
-def _write_set(folder: Path, tables: Mapping[str, pa.Table | DeferredTable], snapshot_date: date) -> tuple[str, bytes]:
-    """Write every table and the manifest into the new folder ``folder``; return the set id and manifest."""
+def _content_digest(table: pa.Table) -> str:
+    """SHA-256 of the table's schema and values (its Arrow IPC stream): equal digests, equal tables."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue()).hexdigest()
+
+
+def _write_set(
+    folder: Path,
+    tables: Mapping[str, pa.Table | DeferredTable],
+    snapshot_date: date,
+    previous: SnapshotSet | None = None,
+) -> tuple[str, bytes, list[str]]:
+    """Write every table and the manifest into the new folder ``folder``; return the set id, manifest and the
+    tables taken over from ``previous``.
+
+    Publishing writes only what changed: a table without a snapshot date (the run tables, data_quality and
+    quarantine, which cover all history) whose content equals the one in the previous set is hard-linked
+    from it instead of being encoded again. Set folders are never modified, so sharing a file is safe, and
+    the link has the same bytes, so the manifest and the set id are the same as if it had been written.
+    """
     folder.mkdir()
     entries: dict[str, dict[str, object]] = {}
+    reused: list[str] = []
     for name in sorted(tables):
         path = folder / f"{name}.parquet"
+        table = tables[name]  # a deferred table (written by Spark) is never held here to digest: always written
+        content = (
+            None if isinstance(table, DeferredTable) or PARTITION_KEY in table.column_names else _content_digest(table)
+        )
+        before = previous.tables.get(name, {}) if previous else {}
+        source = previous.folder / f"{name}.parquet" if previous else None
+        if content is not None and before.get("content") == content and source is not None and source.is_file():
+            os.link(source, path)
+            entries[name] = dict(before)
+            reused.append(name)
+            continue
         _write_parquet(tables[name], path)
         entries[name] = {"rows": tables[name].num_rows, "bytes": path.stat().st_size, "sha256": _sha256(path)}
+        if content is not None:
+            entries[name]["content"] = content
     manifest = json.dumps(
         {"format": 1, "snapshot_date": snapshot_date.isoformat(), "tables": entries}, indent=2, sort_keys=True
     ).encode()
     _write_bytes(manifest + b"\n", folder / MANIFEST_NAME)
     fsync_dir(folder)
-    return f"{snapshot_date.isoformat()}-{hashlib.sha256(manifest).hexdigest()[:12]}", manifest + b"\n"
+    return f"{snapshot_date.isoformat()}-{hashlib.sha256(manifest).hexdigest()[:12]}", manifest + b"\n", reused
 
 
 def _place_set(published_dir: Path, tmp_folder: Path, snapshot_id: str, manifest: bytes) -> Path:
@@ -367,6 +402,7 @@ def publish(
         switch = update_current and (newest is None or snapshot_date >= newest)
         pending: list[tuple[Path, Path]] = []  # (temp, final) history files
         tmp_set: Path | None = None
+        reused: list[str] = []
         try:
             for name in with_history:
                 final = history_path(published_dir, name, snapshot_date)
@@ -377,7 +413,7 @@ def publish(
             if switch:
                 _make_dirs(published_dir / SNAPSHOTS_DIR)
                 tmp_set = temp_path(published_dir / SNAPSHOTS_DIR / snapshot_date.isoformat())
-                snapshot_id, manifest = _write_set(tmp_set, prepared, snapshot_date)
+                snapshot_id, manifest, reused = _write_set(tmp_set, prepared, snapshot_date, before)
         except BaseException:
             remove_stale(published_dir)  # under the lock every temp file is ours or stale
             raise
@@ -393,7 +429,7 @@ def publish(
                 _switch_current(published_dir, snapshot_id)
                 _prune_sets(published_dir, keep={snapshot_id, *([set_id] if set_id else [])})
             set_id = snapshot_id
-        report = PublishReport(published_dir, snapshot_date, set_id, switched)
+        report = PublishReport(published_dir, snapshot_date, set_id, switched, reused=reused)
         history_files = {final.parent.parent.name: final for _, final in pending}
         for name, table in prepared.items():
             written = history_files.get(name) or published_dir / SNAPSHOTS_DIR / str(set_id) / f"{name}.parquet"

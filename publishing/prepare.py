@@ -141,7 +141,9 @@ def prepare_table(table_name: str, table: pa.Table, contract: Contract, snapshot
         "grain": contract.grain,
         "primary_key": ",".join(contract.primary_key),
     }
-    if snapshot_date is not None:
+    if snapshot_date is not None and PARTITION_KEY in got:
+        # Only a dated table is of one snapshot; the run tables (data_quality, quarantine: all history) are not,
+        # so an unchanged one is the same bytes in the next set (publishing.atomic links it instead of writing).
         schema_meta[PARTITION_KEY] = snapshot_date.isoformat()
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=schema_meta))
 

@@ -695,3 +695,39 @@ def test_a_page_waits_for_a_publisher_and_goes_to_current_only_for_the_newest_da
     assert (root / "reports" / f"page_{D1.isoformat()}.html").read_text() == "<p>old</p>"
     assert (root / "current" / "page.html").read_text() == "<p>new</p>"
     assert temp_files(root) == []
+
+
+def test_an_unchanged_run_table_is_linked_from_the_previous_set_not_written_again(tmp_path, contracts):
+    """Publishing writes only what changed: ``quality`` (no snapshot date) equal to the previous set's is the same
+    file (one inode, two names); a changed one is written anew; the dated table is always written."""
+    root = tmp_path / "published"
+    first = pub.publish(
+        root,
+        {"segs": segs(date(2024, 1, 1)), "quality": quality(2)},
+        snapshot_date=date(2024, 1, 1),
+        contracts=contracts,
+    )
+    second = pub.publish(
+        root,
+        {"segs": segs(date(2024, 1, 2)), "quality": quality(2)},
+        snapshot_date=date(2024, 1, 2),
+        contracts=contracts,
+    )
+    old, new = root / "snapshots" / first.snapshot_id, root / "snapshots" / second.snapshot_id
+    assert first.reused == [] and second.reused == ["quality"]
+    assert (new / "quality.parquet").stat().st_ino == (old / "quality.parquet").stat().st_ino
+    assert (new / "segs.parquet").stat().st_ino != (old / "segs.parquet").stat().st_ino
+    manifests = [json.loads((folder / "_manifest.json").read_text())["tables"] for folder in (old, new)]
+    assert manifests[0]["quality"] == manifests[1]["quality"]  # rows, bytes, sha256 and content digest
+    assert pub.read_current(root, "quality").equals(quality(2))
+
+    third = pub.publish(
+        root,
+        {"segs": segs(date(2024, 1, 3)), "quality": quality(3)},
+        snapshot_date=date(2024, 1, 3),
+        contracts=contracts,
+    )
+    assert third.reused == []
+    assert pub.read_current(root, "quality").num_rows == 3
+    # pruning the first set removed one name of the shared file; the second set still reads it
+    assert not old.exists() and pq.read_table(new / "quality.parquet").equals(quality(2))
