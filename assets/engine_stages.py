@@ -14,12 +14,15 @@ from typing import Any
 import duckdb
 
 from assets.resources import SegmentsResource, SparkResource
+from data_contracts.contracts import Contract
 from engines.pipeline import build_features_on_engine, segment_warehouse_features
+from engines.spark_publish import SPARK_WRITTEN, spark_parquet_table, stage_snapshot_table
 from features.customer_features import FeatureParams
 from features.incremental import FeatureBuild
 from features.incremental import build_features as build_features_incrementally
 from models.pipeline import SegmentationResult
 from models.stages import segmentation_stage
+from publishing.deferred import DeferredTable
 
 
 def build_features(
@@ -61,3 +64,24 @@ def segmentation(
         )
     finally:
         engine.close()
+
+
+def engine_written_tables(
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    contracts: Mapping[str, Contract],
+    segments: SegmentsResource,
+    spark: SparkResource,
+) -> dict[str, DeferredTable]:
+    """The published tables the engine writes itself (none on DuckDB; ``customer_segments`` on Spark): each is
+    staged from the warehouse as Parquet (streamed) and written by a Spark job when ``publish`` asks for it."""
+    settings = segments.settings()
+    if settings.engine == "duckdb":
+        return {}
+    engine = spark.engine()
+    staging = spark.staging(settings, f"{as_of}/publish")
+    out: dict[str, DeferredTable] = {}
+    for name in SPARK_WRITTEN:
+        staged = stage_snapshot_table(con, contracts[name], as_of, staging / f"{name}.parquet")
+        out[name] = spark_parquet_table(engine, staged, contracts[name].primary_key)
+    return out

@@ -5,7 +5,8 @@ from datetime import date
 import dagster as dg
 
 from assets.common import OWNERS, column_schema, markdown_table
-from assets.resources import SegmentsResource
+from assets.engine_stages import engine_written_tables
+from assets.resources import SegmentsResource, SparkResource
 from data_contracts.contracts import SNAPSHOT_OUTPUTS, load_output_contract
 from features.customer_features import feature_params
 from models.published_columns import published_contracts
@@ -29,13 +30,17 @@ from publishing.report import build_report_data, render_report
     # atomic and idempotent, so a retry can never leave a mix.
     retry_policy=dg.RetryPolicy(max_retries=1, delay=10),
 )
-def published_tables(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
+def published_tables(
+    context: dg.AssetExecutionContext, segments: SegmentsResource, spark: SparkResource
+) -> dg.MaterializeResult:
     as_of = date.fromisoformat(context.partition_key)
     settings = segments.settings()
     with segments.warehouse() as con:
         windows = feature_params(con, as_of).window_names()
         contracts = published_contracts(load_segmentation_settings(settings.segmentation, windows=windows), windows)
-        tables = {**snapshot_tables(con, as_of, contracts=contracts), **run_tables(con)}
+        by_engine = engine_written_tables(con, as_of, contracts, segments, spark)  # engine: spark writes these
+        names = [n for n in SNAPSHOT_OUTPUTS if n not in by_engine]
+        tables = {**snapshot_tables(con, as_of, names, contracts=contracts), **by_engine, **run_tables(con)}
     report = publish(settings.published_dir, tables, snapshot_date=as_of, contracts=contracts, history=SNAPSHOT_OUTPUTS)
     catalog = build_catalog(settings.published_dir, contracts, paths=settings.catalog_paths)
     current_updated = report.tables["customer_segments"].current_path is not None

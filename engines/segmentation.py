@@ -1,13 +1,14 @@
 """Segment one snapshot with SQL on any engine: the same ``SegmentationResult`` ``models.pipeline`` gives.
 
 What runs as SQL on the engine (distributed on Spark): the distinct-value RFM score table, the distinct-value
-grade table, every customer's scores, grades and lifecycle stage (``sql/customer_scores.sql``), and the
+grade table, every customer's scores, grades and lifecycle stage (``sql/customer_scores.sql``), the
+segment-map lookups as joins against each map's cell table (``engines/segment_maps.py``), the
 nearest-centroid cluster assignment, and the classifications and tags (value tier included; the rule
 compiler's select in the engine's dialect, ``engines/rules.py``). What runs on the driver: choosing the
-clustering sample and fitting KMeans on it (``models.clusters``), the segment-map lookups
-(``models.pipeline``), cluster profiles and cut points, all on the collected per-customer rows, which
-publishing needs as one frame anyway. The rules themselves live in ``models/``; the SQL forms are
-parity-tested against them (tests/test_spark_statements.py, tests/test_spark_parity.py).
+clustering sample and fitting KMeans on it (``models.clusters``), the value map's high/low bounds (a mean
+or median per axis), cluster profiles and cut points, all on the collected per-customer rows. The rules
+themselves live in ``models/``; the SQL forms are parity-tested against them
+(tests/test_spark_statements.py, tests/test_spark_segment_maps.py, tests/test_spark_parity.py).
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ import pyarrow as pa
 
 from engines.engine import SqlEngine
 from engines.rules import evaluate_rules_on_engine
+from engines.segment_maps import SCORES_VIEW, assign_rfm_segments_on_engine
 from engines.sql import Statement, load_statement
 from models.clusters import ClusterResult, _profiles, cluster_customers, stable_hash
 from models.grades import bases_with_data, basis_inputs, engagement_score_expr, missing_bases_warning
 from models.pipeline import (
     SegmentationResult,
     _check_snapshot_date,
-    assign_rfm_segments,
     check_features,
     classify_and_order,
     run_params,
@@ -221,9 +222,9 @@ def segment_on_engine(
     engine.create(
         "grade_table", load_statement(SQL_DIR, "grade_table", engine.name, engagement_score=engagement), values
     )
-    scores = pl.from_arrow(
-        engine.fetch(load_statement(SQL_DIR, "customer_scores", engine.name, engagement_score=engagement), values)
-    )
+    scores_sql = load_statement(SQL_DIR, "customer_scores", engine.name, engagement_score=engagement)
+    engine.create(SCORES_VIEW, scores_sql, values)  # kept on the engine: the segment-map lookups read it
+    scores = pl.from_arrow(engine.fetch_view(SCORES_VIEW)).sort("customer_id")
     score_table = pl.from_arrow(engine.fetch_view("rfm_score_table"))
     cut_points, warnings = _cut_points(score_table, features, settings, snapshot)
     note = missing_bases_warning(settings.grades, with_data)
@@ -234,7 +235,7 @@ def segment_on_engine(
     )
 
     frame = features.sort("customer_id").join(scores, on="customer_id", how="left", maintain_order="left")
-    frame = assign_rfm_segments(frame, settings.rfm)
+    frame = assign_rfm_segments_on_engine(engine, frame, settings.rfm)  # joins on the map cells, on the engine
     clusters = _clusters(engine, features, settings, snapshot, previous_centroids)
     warnings += clusters.warnings
     frame = frame.join(clusters.assignments, on="customer_id", how="left", maintain_order="left")

@@ -9,6 +9,7 @@ and ANSI mode is on (an overflow is an error, not a wrong number).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,9 @@ def spark_session(settings: SparkSettings = SparkSettings()) -> SparkSession:
             "engine: spark needs pyspark: pip install '.[spark]' (and Java 17, e.g. openjdk-17-jre-headless)"
         ) from exc
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no reverse-DNS lookup of the host address
+    # Python workers (the Parquet writer of engines/spark_publish.py) run this interpreter, which has pyarrow;
+    # on a cluster the platform's PYSPARK_PYTHON wins.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(settings.app_name)
     if settings.master:
         builder = builder.master(settings.master)

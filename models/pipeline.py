@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -136,22 +136,72 @@ def value_thresholds(frame: pl.DataFrame, settings: RfmSettings) -> dict[str, An
     return out
 
 
-def _high_expr(frame: pl.DataFrame, axis: str, settings: RfmSettings) -> pl.Expr:
-    """True where the axis is 'high' (see ``value_thresholds``); compared exactly in integer units."""
-    score = pl.col(f"{axis}_score")
-    if settings.value_high_method == "score":
-        return score >= getattr(settings.value_high_min_score, axis)
-    _, smaller_is_better = VALUE_METRICS[axis]
-    units = _metric_units(axis)
-    values = frame.filter(score.is_not_null()).select(units.alias("v"))["v"]
-    if values.is_empty():
+@dataclass(frozen=True)
+class LevelRule:
+    """When a value-map axis is ``high`` for a scored buyer: ``value op bound``.
+
+    ``value`` is the axis score when ``on_score``, else its metric in exact integer units (days, orders,
+    cents). Decided once per snapshot (:func:`value_level_rules`) and applied by polars here and by SQL on
+    the engines (``engines/sql/value_levels.sql``), so the rule is stated in one place. ``bound`` is None
+    when there are no scored buyers (nobody is high).
+    """
+
+    axis: str
+    on_score: bool
+    op: Literal[">=", ">", "<"]
+    bound: int | float | None
+
+
+def value_level_rules(frame: pl.DataFrame, settings: RfmSettings) -> tuple[LevelRule, ...]:
+    """The rule of each axis of the value map over ``frame``'s scored buyers (see ``value_thresholds``).
+
+    ``score``: score >= ``value_high_min_score``. ``median``: strictly better than the median (a float).
+    ``mean``: strictly better than the mean, compared exactly on integers: for an integer x,
+    x > total / n  <=>  x > floor(total / n), and x < total / n  <=>  x < ceil(total / n).
+    """
+    rules = []
+    for axis in settings.value_map_obj().axes:
+        if settings.value_high_method == "score":
+            rules.append(LevelRule(axis, True, ">=", getattr(settings.value_high_min_score, axis)))
+            continue
+        _, smaller_is_better = VALUE_METRICS[axis]
+        op: Literal[">", "<"] = "<" if smaller_is_better else ">"
+        values = frame.filter(pl.col(f"{axis}_score").is_not_null()).select(_metric_units(axis).alias("v"))["v"]
+        bound: int | float | None = None
+        if values.is_empty():
+            bound = None
+        elif settings.value_high_method == "median":
+            bound = float(values.median())
+        else:
+            total, n = int(values.sum()), values.len()
+            bound = -(-total // n) if smaller_is_better else total // n
+        rules.append(LevelRule(axis, False, op, bound))
+    return tuple(rules)
+
+
+def _high_expr(rule: LevelRule) -> pl.Expr:
+    """``rule`` as a polars expression (True where the axis is high)."""
+    if rule.bound is None:
         return pl.lit(False)
-    if settings.value_high_method == "median":
-        median = float(values.median())
-        return units.cast(pl.Float64) < median if smaller_is_better else units.cast(pl.Float64) > median
-    total, n = int(values.sum()), values.len()
-    # For an integer x: x > total / n  <=>  x > floor(total / n);  x < total / n  <=>  x < ceil(total / n).
-    return units < -(-total // n) if smaller_is_better else units > total // n
+    value = pl.col(f"{rule.axis}_score") if rule.on_score else _metric_units(rule.axis)
+    if isinstance(rule.bound, float):
+        value = value.cast(pl.Float64)
+    return {">=": value >= rule.bound, ">": value > rule.bound, "<": value < rule.bound}[rule.op]
+
+
+def check_value_inputs(frame: pl.DataFrame, settings: RfmSettings) -> None:
+    """The mean/median value methods read the metric columns; say which setting to change when they lack."""
+    if settings.value_high_method == "score":
+        return
+    missing = [VALUE_METRICS[a][0] for a in settings.value_map_obj().axes if VALUE_METRICS[a][0] not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"rfm.value_high_method {settings.value_high_method!r} needs columns {missing}; "
+            "give them or set segmentation.rfm.value_high_method: score"
+        )
+
+
+RFM_AXIS_COLUMNS: dict[str, str] = {"r": "r_score", "f": "f_score", "m": "m_score", "fm": "fm_score"}
 
 
 def assign_rfm_segments(frame: pl.DataFrame, settings: RfmSettings) -> pl.DataFrame:
@@ -161,31 +211,20 @@ def assign_rfm_segments(frame: pl.DataFrame, settings: RfmSettings) -> pl.DataFr
     ``recency_days, frequency, monetary``); a null score (non-buyer) gives null labels. For the value
     map each axis is ``high`` or ``low`` as ``value_thresholds`` describes.
     """
-    frame = apply_segment_map(
-        frame,
-        settings.segment_map_obj(),
-        {"r": "r_score", "f": "f_score", "m": "m_score", "fm": "fm_score"},
-        "rfm_segment",
-        "rfm_segment_name",
-    )
+    frame = apply_segment_map(frame, settings.segment_map_obj(), RFM_AXIS_COLUMNS, "rfm_segment", "rfm_segment_name")
     value_map = settings.value_map_obj()
-    if settings.value_high_method != "score":
-        missing = [VALUE_METRICS[a][0] for a in value_map.axes if VALUE_METRICS[a][0] not in frame.columns]
-        if missing:
-            raise ValueError(
-                f"rfm.value_high_method {settings.value_high_method!r} needs columns {missing}; "
-                "give them or set segmentation.rfm.value_high_method: score"
-            )
-    levels = {axis: f"_{axis}_level" for axis in value_map.axes}
+    check_value_inputs(frame, settings)
+    rules = value_level_rules(frame, settings)
+    levels = {rule.axis: f"_{rule.axis}_level" for rule in rules}
     frame = frame.with_columns(
         [
-            pl.when(pl.col(f"{axis}_score").is_null())
+            pl.when(pl.col(f"{rule.axis}_score").is_null())
             .then(pl.lit(None, pl.String))
-            .when(_high_expr(frame, axis, settings))
+            .when(_high_expr(rule))
             .then(pl.lit("high"))
             .otherwise(pl.lit("low"))
-            .alias(col)
-            for axis, col in levels.items()
+            .alias(levels[rule.axis])
+            for rule in rules
         ]
     )
     frame = apply_segment_map(frame, value_map, levels, "value_class", "value_class_name")

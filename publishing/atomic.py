@@ -41,7 +41,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_contracts.contracts import Contract
-from publishing.prepare import PARTITION_KEY, PublishError, check_table_name, history_table, prepare_table
+from publishing.deferred import DeferredTable, prepare_any
+from publishing.prepare import PARTITION_KEY, PublishError, check_table_name, history_table
 
 try:  # POSIX only; without it concurrent publishers are not serialised.
     import fcntl
@@ -123,12 +124,25 @@ def temp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
+def _write_parquet(table: pa.Table | DeferredTable, path: Path) -> None:
     """Write ``table`` to the new file ``path`` (zstd, no timestamps: same table, same bytes) and fsync it."""
+    if isinstance(table, DeferredTable):
+        _write_deferred(table, path)
+        return
     with open(path, "xb") as fh:
         pq.write_table(table, fh, compression=COMPRESSION)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _write_deferred(table: DeferredTable, path: Path) -> None:
+    """Let the table's writer (Spark's executors) write the new file ``path``, then fsync it from here."""
+    table.write(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_bytes(data: bytes, path: Path) -> None:
@@ -290,7 +304,10 @@ def _content_digest(table: pa.Table) -> str:
 
 
 def _write_set(
-    folder: Path, tables: Mapping[str, pa.Table], snapshot_date: date, previous: SnapshotSet | None = None
+    folder: Path,
+    tables: Mapping[str, pa.Table | DeferredTable],
+    snapshot_date: date,
+    previous: SnapshotSet | None = None,
 ) -> tuple[str, bytes, list[str]]:
     """Write every table and the manifest into the new folder ``folder``; return the set id, manifest and the
     tables taken over from ``previous``.
@@ -305,7 +322,10 @@ def _write_set(
     reused: list[str] = []
     for name in sorted(tables):
         path = folder / f"{name}.parquet"
-        content = None if PARTITION_KEY in tables[name].column_names else _content_digest(tables[name])
+        table = tables[name]  # a deferred table (written by Spark) is never held here to digest: always written
+        content = (
+            None if isinstance(table, DeferredTable) or PARTITION_KEY in table.column_names else _content_digest(table)
+        )
         before = previous.tables.get(name, {}) if previous else {}
         source = previous.folder / f"{name}.parquet" if previous else None
         if content is not None and before.get("content") == content and source is not None and source.is_file():
@@ -340,14 +360,15 @@ def _place_set(published_dir: Path, tmp_folder: Path, snapshot_id: str, manifest
 
 def publish(
     published_dir: Path,
-    tables: Mapping[str, pa.Table],
+    tables: Mapping[str, pa.Table | DeferredTable],
     *,
     snapshot_date: date,
     contracts: Mapping[str, Contract],
     update_current: bool = True,
     history: Collection[str] | None = None,
 ) -> PublishReport:
-    """Atomically publish ``tables`` (name -> Arrow table, already sorted by the caller) as one set.
+    """Atomically publish ``tables`` (name -> Arrow table, already sorted by the caller, or a
+    ``publishing.deferred.DeferredTable`` its writer writes in order) as one set.
 
     Tables named in ``history`` (default: all) get their history partition. The whole mapping becomes
     the new ``current`` set when ``update_current`` and the date is >= the current set's date and every
@@ -362,7 +383,7 @@ def publish(
     unknown = [n for n in with_history if n not in tables]
     if unknown:
         raise PublishError(f"history= names tables {unknown} that are not being published ({sorted(tables)})")
-    prepared: dict[str, pa.Table] = {}
+    prepared: dict[str, pa.Table | DeferredTable] = {}
     for name, table in tables.items():
         check_table_name(name)
         if name not in contracts:
@@ -370,7 +391,7 @@ def publish(
                 f"table {name!r} has no output contract (known: {sorted(contracts)}); add "
                 f"data_contracts/outputs/{name}.yaml"
             )
-        prepared[name] = prepare_table(name, table, contracts[name], snapshot_date)
+        prepared[name] = prepare_any(name, table, contracts[name], snapshot_date)
 
     published_dir = Path(published_dir).resolve()
     with publish_lock(published_dir):

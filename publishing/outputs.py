@@ -12,11 +12,16 @@ from data_contracts.contracts import SNAPSHOT_OUTPUTS, Contract, output_contract
 from segments.warehouse import table_exists
 
 
-def _select(con: duckdb.DuckDBPyConnection, contract: Contract, sql: str, params: dict[str, object]) -> pa.Table:
-    """Run ``sql`` and keep exactly the contract's columns, in order."""
+def contract_select(contract: Contract, sql: str) -> str:
+    """``sql`` narrowed to exactly the contract's columns, in order, sorted by the contract key."""
     cols = ", ".join(f'"{c}"' for c in contract.column_names)
     order = ", ".join(f'"{k}"' for k in contract.primary_key) or cols
-    return con.sql(f"select {cols} from ({sql}) order by {order}", params=params).to_arrow_table()
+    return f"select {cols} from ({sql}) order by {order}"
+
+
+def _select(con: duckdb.DuckDBPyConnection, contract: Contract, sql: str, params: dict[str, object]) -> pa.Table:
+    """Run ``sql`` and keep exactly the contract's columns, in order."""
+    return con.sql(contract_select(contract, sql), params=params).to_arrow_table()
 
 
 def _empty(contract: Contract) -> str:

@@ -29,10 +29,23 @@ def _session() -> Any:
         return _SESSION[0]
 
 
-def start_spark_in_background() -> None:
-    """Start the session (JVM launch, ~8 s) on a thread while the caller does DuckDB work; the first
-    ``make_engine("spark")`` then waits for it instead of starting it."""
-    threading.Thread(target=_session, name="spark-start", daemon=True).start()
+def _warm_python_workers() -> None:
+    """Start the session and its Python worker (which the published-file writer runs in) with a one-row job."""
+
+    def passthrough(batches: Any) -> Any:
+        import pyarrow.parquet  # noqa: F401  (the writer's import, done once per worker)
+
+        yield from batches
+
+    _session().range(1).mapInArrow(passthrough, "id long").collect()
+
+
+def start_spark_in_background(*, python_workers: bool = False) -> None:
+    """Start the session (JVM launch, ~8 s), and with ``python_workers`` its Python worker (~2-5 s), on a
+    thread while the caller does DuckDB work; the first ``make_engine("spark")`` then waits for it instead
+    of starting it."""
+    target = _warm_python_workers if python_workers else _session
+    threading.Thread(target=target, name="spark-start", daemon=True).start()
 
 
 def make_engine(name: str) -> SqlEngine:

@@ -1,9 +1,12 @@
 """Parity: the sample data and a fixture of planted edge cases through both engines give the same snapshot.
 
 DuckDB path: ``build_customer_features`` + ``models.pipeline.segment_customers`` (what ``engine: duckdb`` runs).
-Spark path: the same feature statement rendered for Spark + the SQL forms of scores, grades, lifecycle and
-nearest-centroid assignment on Spark (what ``engine: spark`` runs). Every column must agree row for row:
-decimals, integers, dates and labels exactly, doubles within 1e-9.
+Spark path: the same feature statement rendered for Spark + the SQL forms of scores, grades, lifecycle,
+segment-map lookups and nearest-centroid assignment on Spark (what ``engine: spark`` runs). Every column must
+agree row for row: decimals, integers, dates and labels exactly, doubles within 1e-9. Then each engine's
+customer_segments is published from a warehouse as its engine does (DuckDB: publishing's own writer; Spark:
+a Spark job writing through the same atomic publish), and the published files must have the same Arrow
+schema, contract metadata included, and the same rows.
 """
 
 from __future__ import annotations
@@ -14,17 +17,23 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from conftest import SAMPLE_SOURCES, project_config
 from polars.testing import assert_frame_equal
 
 from engines.pipeline import export_sources, features_on_engine, segment_features
+from engines.spark_publish import spark_parquet_table, stage_snapshot_table
 from features.customer_features import build_customer_features, read_features
 from ingestion.loader import ensure_schema, ingest_source
 from models.pipeline import SegmentationResult, segment_customers
+from models.published_columns import finalize_customers, published_contracts
 from models.settings import load_segmentation_settings
+from publishing.atomic import current_set, history_path, publish
+from publishing.outputs import snapshot_tables
 from segments.config import settings_from_dict
 from segments.sample_data import generate
+from segments.warehouse import replace_snapshot
 
 try:
     from tests.conftest_features_helpers import customer, event, feedback_row, insert_rows, order
@@ -130,7 +139,8 @@ def _add_edge_cases(path: Path) -> None:
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One warehouse holding the sample data and the planted edge cases, so each engine runs once per settings."""
-    start_spark_in_background()  # the JVM starts while DuckDB ingests and runs the reference
+    # the JVM and its Python worker (the published-file writer) start while DuckDB ingests and runs the reference
+    start_spark_in_background(python_workers=True)
     path = _sample_warehouse(tmp_path_factory.mktemp("parity"))
     _add_edge_cases(path)
     return path
@@ -213,13 +223,52 @@ def _assert_rules_agree(want: SegmentationResult, got: SegmentationResult, setti
     assert want.customers["tags"].list.len().sum() > 0 and want.customers["tags"].explode().n_unique() >= 3
 
 
-def test_both_engines_give_the_same_snapshot(duckdb_runs: Runs, spark_runs: Runs) -> None:
+def test_both_engines_give_the_same_snapshot(duckdb_runs: Runs, spark_runs: Runs, tmp_path: Path) -> None:
     """Features, then every published column under the default and the variant settings, classifications and
-    tags included. One test, not several: under ``pytest -n 2 --dist worksteal`` tests of one module may run
-    on both workers, and each would pay for its own DuckDB reference and Spark runs."""
+    tags included, then the published customer_segments files. One test, not several: under ``pytest -n 2
+    --dist worksteal`` tests of one module may run on both workers, and each would pay for its own DuckDB
+    reference and Spark runs."""
     _assert_features_equal(duckdb_runs.features, spark_runs.features)
     for name, settings in (("default", {}), ("variant", VARIANT)):
         want, got = getattr(duckdb_runs, name), getattr(spark_runs, name)
         _assert_same(want, got)
         _assert_rules_agree(want, got, settings)
     assert duckdb_runs.default.customers["cluster_id"].drop_nulls().n_unique() >= 2  # clustering really happened
+    _assert_published_files_equal(duckdb_runs, spark_runs, tmp_path)
+
+
+def _publish_customers(result: SegmentationResult, engine: str, root: Path) -> dict[str, Path]:
+    """customer_segments of ``result`` finalized and stored as the segmentation stage does, then published as
+    ``engine: <engine>`` publishes it; returns the history file and the current set's file."""
+    settings = load_segmentation_settings({})
+    contracts = published_contracts(settings)
+    customers, _ = finalize_customers(result.customers, [], None, None, settings, D)
+    con = duckdb.connect(str(root / "warehouse.duckdb"))
+    replace_snapshot(con, "customer_segments", customers, D)
+    if engine == "duckdb":
+        tables = snapshot_tables(con, D, ["customer_segments"], contracts=contracts)
+    else:
+        staged = stage_snapshot_table(con, contracts["customer_segments"], D, root / "staging" / "cs.parquet")
+        key = contracts["customer_segments"].primary_key
+        tables = {"customer_segments": spark_parquet_table(make_engine("spark"), staged, key)}
+    con.close()
+    publish(root / "published", tables, snapshot_date=D, contracts=contracts)
+    snap = current_set(root / "published")
+    assert snap is not None
+    return {
+        "history": history_path(root / "published", "customer_segments", D),
+        "current": snap.folder / "customer_segments.parquet",
+    }
+
+
+def _assert_published_files_equal(duckdb_runs: Runs, spark_runs: Runs, tmp_path: Path) -> None:
+    """The files BI tools read: same Arrow schema (names, order, types, contract descriptions) and rows."""
+    (tmp_path / "duckdb").mkdir()
+    (tmp_path / "spark").mkdir()
+    want = _publish_customers(duckdb_runs.default, "duckdb", tmp_path / "duckdb")
+    got = _publish_customers(spark_runs.default, "spark", tmp_path / "spark")
+    for kind in ("history", "current"):
+        assert pq.read_schema(got[kind]).equals(pq.read_schema(want[kind]), check_metadata=True), kind
+        a, b = pl.read_parquet(want[kind]), pl.read_parquet(got[kind])
+        assert a.height > 150 and a["customer_id"].is_sorted()
+        assert_frame_equal(b, a, check_exact=False, abs_tol=1e-9, rel_tol=0)

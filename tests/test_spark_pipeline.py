@@ -1,4 +1,7 @@
-"""End to end in Dagster: the whole pipeline with ``engine: spark`` publishes what ``engine: duckdb`` publishes."""
+"""End to end in Dagster: the whole pipeline with ``engine: spark`` publishes what ``engine: duckdb`` publishes.
+
+With ``engine: spark`` the customer_segments files are written by a Spark job (engines/spark_publish.py); every
+published file must have the same Arrow schema (contract metadata included) and rows as the DuckDB run's."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 from conftest import write_project_config
 from polars.testing import assert_frame_equal
 
@@ -20,6 +25,15 @@ AS_OF = date(2026, 11, 21)
 def _run(root: Path, landing: Path, engine: str) -> dict:
     path = write_project_config(root, landing_dir=str(landing), snapshot_start="2025-01-01", engine=engine)
     return run_pipeline(str(path), as_of=AS_OF, instance=dg.DagsterInstance.ephemeral())
+
+
+def _schemas(root: Path) -> dict[str, pa.Schema]:
+    """The Arrow schema of every published customer_segments file, by path without the set hash."""
+    return {
+        re.sub(r"-[0-9a-f]{12}/", "/", path.relative_to(root / "published").as_posix()): pq.read_schema(path)
+        for path in sorted((root / "published").rglob("*customer_segments*.parquet"))
+        + sorted((root / "published").rglob("customer_segments/*/*.parquet"))
+    }
 
 
 def _published(root: Path) -> dict[str, pl.DataFrame]:
@@ -62,3 +76,9 @@ def test_pipeline_on_spark_publishes_the_same_tables(tmp_path: Path) -> None:
             name,
         )
     assert (tmp_path / "spark" / "spark_staging").is_dir()  # the Spark path really ran
+    schemas, spark_schemas = _schemas(tmp_path / "duckdb"), _schemas(tmp_path / "spark")
+    assert sorted(spark_schemas) == sorted(schemas) and len(schemas) >= 2  # history partition and current set
+    for name, schema in schemas.items():
+        assert spark_schemas[name].equals(schema, check_metadata=True), name
+    staged = tmp_path / "spark" / "spark_staging" / AS_OF.isoformat() / "publish" / "customer_segments.parquet"
+    assert staged.is_file()  # customer_segments went through the Spark writer
