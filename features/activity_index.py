@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from segments.warehouse import table_exists
+from segments.warehouse import table_exists, transaction
 
 INDEX_TABLE = "customer_activity_days"
 RUNS_TABLE = "customer_activity_refreshes"
@@ -89,56 +89,54 @@ def refresh(con: duckdb.DuckDBPyConnection) -> Refresh:
     """Index the batches loaded since the last refresh, mark replaced ones removed; one transaction."""
     _ensure(con)
     sources = _present_sources(con)
-    con.execute("begin transaction")
     try:
-        seq = int(con.execute(f"select coalesce(max(seq), 0) + 1 from {RUNS_TABLE}").fetchall()[0][0])
-        added = 0
-        if table_exists(con, "ingest_manifest"):
-            con.execute(
-                "create or replace temp table _live_batches as select distinct source, path as _file, run_id as "
-                "_run_id from main.ingest_manifest where coalesce(rows_loaded, 0) > 0"
-            )
-        else:
-            con.execute("create or replace temp table _live_batches (source varchar, _file varchar, _run_id varchar)")
-        con.execute(
-            f"update {INDEX_TABLE} as i set removed_seq = $seq where removed_seq is null and not exists "
-            f"(select 1 from _live_batches as b where {_SAME_BATCH})",
-            {"seq": seq},
-        )
-        removed = con.execute(
-            f"select count(*) from (select distinct source, _file, _run_id from {INDEX_TABLE} "
-            "where removed_seq = $seq)",
-            {"seq": seq},
-        ).fetchall()[0][0]
-        con.execute(
-            "create or replace temp table _new_batches as select * from _live_batches as b where not exists "
-            f"(select 1 from {INDEX_TABLE} as i where i.removed_seq is null and {_SAME_BATCH})"
-        )
-        for source in sources:
-            batches = con.execute(
-                "select _file, _run_id from _new_batches where source = $s order by _file, _run_id", {"s": source}
-            ).fetchall()
-            if len(batches) <= FEW_BATCHES:  # a night's files: equality filters skip the other row groups
-                for file, run_id in batches:
-                    _index_batches(con, source, seq, "where _file = $f and _run_id = $r", {"f": file, "r": run_id})
-            elif batches:  # a first load or a backfill: one pass over the table
-                _index_batches(
-                    con,
-                    source,
-                    seq,
-                    "as s where exists (select 1 from _new_batches as b where b.source = $src and "
-                    "s._file is not distinct from b._file and s._run_id is not distinct from b._run_id)",
-                    {},
+        with transaction(con):
+            seq = int(con.execute(f"select coalesce(max(seq), 0) + 1 from {RUNS_TABLE}").fetchall()[0][0])
+            added = 0
+            if table_exists(con, "ingest_manifest"):
+                con.execute(
+                    "create or replace temp table _live_batches as select distinct source, path as _file, run_id as "
+                    "_run_id from main.ingest_manifest where coalesce(rows_loaded, 0) > 0"
                 )
-            added += len(batches)
-        rebuilt = not _counts_agree(con, sources)
-        if rebuilt:
-            _rebuild(con, sources, seq)
-        con.execute(f"insert into {RUNS_TABLE} values ($seq, $rebuilt)", {"seq": seq, "rebuilt": rebuilt})
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+            else:
+                con.execute(
+                    "create or replace temp table _live_batches (source varchar, _file varchar, _run_id varchar)"
+                )
+            con.execute(
+                f"update {INDEX_TABLE} as i set removed_seq = $seq where removed_seq is null and not exists "
+                f"(select 1 from _live_batches as b where {_SAME_BATCH})",
+                {"seq": seq},
+            )
+            removed = con.execute(
+                f"select count(*) from (select distinct source, _file, _run_id from {INDEX_TABLE} "
+                "where removed_seq = $seq)",
+                {"seq": seq},
+            ).fetchall()[0][0]
+            con.execute(
+                "create or replace temp table _new_batches as select * from _live_batches as b where not exists "
+                f"(select 1 from {INDEX_TABLE} as i where i.removed_seq is null and {_SAME_BATCH})"
+            )
+            for source in sources:
+                batches = con.execute(
+                    "select _file, _run_id from _new_batches where source = $s order by _file, _run_id", {"s": source}
+                ).fetchall()
+                if len(batches) <= FEW_BATCHES:  # a night's files: equality filters skip the other row groups
+                    for file, run_id in batches:
+                        _index_batches(con, source, seq, "where _file = $f and _run_id = $r", {"f": file, "r": run_id})
+                elif batches:  # a first load or a backfill: one pass over the table
+                    _index_batches(
+                        con,
+                        source,
+                        seq,
+                        "as s where exists (select 1 from _new_batches as b where b.source = $src and "
+                        "s._file is not distinct from b._file and s._run_id is not distinct from b._run_id)",
+                        {},
+                    )
+                added += len(batches)
+            rebuilt = not _counts_agree(con, sources)
+            if rebuilt:
+                _rebuild(con, sources, seq)
+            con.execute(f"insert into {RUNS_TABLE} values ($seq, $rebuilt)", {"seq": seq, "rebuilt": rebuilt})
     finally:
         con.execute("drop table if exists temp._live_batches")
         con.execute("drop table if exists temp._new_batches")

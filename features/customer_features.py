@@ -334,6 +334,17 @@ _PARAMS_TABLE_COLUMNS: list[tuple[str, str]] = [
 ]
 
 
+def params_values(params: FeatureParams) -> dict[str, object]:
+    """The windows of ``params`` as the bound values ``feature_params`` is written and matched with."""
+    return {
+        "lb": params.lookback_days,
+        "w1": params.windows[0],
+        "w2": params.windows[1],
+        "c": params.complaint_window_days,
+        "r": params.reactivation_window_days,
+    }
+
+
 def _record_params(
     con: duckdb.DuckDBPyConnection, as_of: date, params: FeatureParams, record: BuildRecord = BuildRecord()
 ) -> None:
@@ -355,11 +366,7 @@ def _record_params(
         "customers_recomputed) values ($d, $lb, $w1, $w2, $c, $r, $seq, $fp, $mode, $base, $n)",
         {
             "d": as_of,
-            "lb": params.lookback_days,
-            "w1": params.windows[0],
-            "w2": params.windows[1],
-            "c": params.complaint_window_days,
-            "r": params.reactivation_window_days,
+            **params_values(params),
             "seq": record.index_seq,
             "fp": record.fingerprint,
             "mode": record.mode,

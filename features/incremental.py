@@ -49,8 +49,9 @@ from features.customer_features import (
     build_customer_features,
     load_sql,
     output_columns,
+    params_values,
 )
-from segments.warehouse import table_exists
+from segments.warehouse import table_exists, transaction
 
 FINGERPRINT_VERSION = "1"
 MAX_RECOMPUTE_SHARE = 0.5
@@ -119,15 +120,7 @@ def _base(con: duckdb.DuckDBPyConnection, as_of: date, params: FeatureParams, fi
         "null and features_fingerprint = $fp and lookback_days is not distinct from $lb and short_window_days = $w1 "
         "and long_window_days = $w2 and complaint_window_days = $c and reactivation_window_days = $r "
         "order by snapshot_date desc limit 1",
-        {
-            "d": as_of,
-            "fp": fingerprint,
-            "lb": params.lookback_days,
-            "w1": params.windows[0],
-            "w2": params.windows[1],
-            "c": params.complaint_window_days,
-            "r": params.reactivation_window_days,
-        },
+        {"d": as_of, "fp": fingerprint, **params_values(params)},
     ).fetchall()
     if not rows:
         return "no earlier snapshot built with these windows and this feature query"
@@ -201,17 +194,13 @@ def _write_incremental(
         con.execute(f"insert into _features_next {sql}", values)
     total = int(con.execute("select count(*) from _features_next").fetchall()[0][0])
     quoted = ", ".join(f'"{n}"' for n in cols)
-    con.execute("begin transaction")
     try:
-        con.execute(f"delete from main.{DEFAULT_TABLE} where snapshot_date = $d", {"d": as_of})
-        con.execute(
-            f"insert into main.{DEFAULT_TABLE} ({quoted}) select {quoted} from _features_next order by customer_id"
-        )
-        _record_params(con, as_of, params, record)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+        with transaction(con):
+            con.execute(f"delete from main.{DEFAULT_TABLE} where snapshot_date = $d", {"d": as_of})
+            con.execute(
+                f"insert into main.{DEFAULT_TABLE} ({quoted}) select {quoted} from _features_next order by customer_id"
+            )
+            _record_params(con, as_of, params, record)
     finally:
         con.execute("drop table if exists temp._features_next")
     return total, carried

@@ -29,6 +29,18 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 @contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """``begin`` … ``commit``, or ``rollback`` on any exception (re-raised): the statements inside land together."""
+    con.execute("begin transaction")
+    try:
+        yield
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+@contextmanager
 def connect(
     path: Path,
     *,
@@ -100,16 +112,11 @@ def replace_snapshot(
         for name, dtype, *_ in con.execute("describe _snapshot_stage").fetchall():
             if name not in have:
                 con.execute(f'alter table "{table}" add column "{name}" {dtype}')
-        con.execute("begin transaction")
-        try:
+        with transaction(con):
             con.execute(f'delete from "{table}" where snapshot_date = $d', {"d": snapshot_date})
             con.execute(f'insert into "{table}" by name select * from _snapshot_stage')
             if also is not None:
                 also(con)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
     finally:
         con.unregister("_snapshot_frame")
         con.execute("drop table if exists _snapshot_stage")
