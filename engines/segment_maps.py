@@ -24,6 +24,7 @@ from models.pipeline import (
     check_value_inputs,
     value_level_rules,
 )
+from models.rules import quote_identifier as ident
 from models.segment_maps import SCORE_AXES, SegmentMap, SegmentMapError
 from models.settings import RfmSettings
 
@@ -31,13 +32,6 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 CELLS_VIEW = "map_cells"
 LEVELS_VIEW = "value_levels"
 SCORES_VIEW = "customer_scores"
-
-
-def _ident(name: str) -> str:
-    """A column or view name from code or a validated map axis, quoted; anything else is refused."""
-    if not name.replace("_", "").isalnum() or not name.isascii():
-        raise ValueError(f"{name!r} is not a plain identifier")
-    return f'"{name}"'
 
 
 def segment_map_on_engine(
@@ -56,9 +50,9 @@ def segment_map_on_engine(
         SQL_DIR,
         "segment_map",
         engine.name,
-        source=_ident(source),
-        axis_columns=",\n        ".join(f"{_ident(axis_columns[a])} as {_ident(a)}" for a in seg_map.axes),
-        cell_match=" and ".join(f"map_input.{_ident(a)} = {CELLS_VIEW}.{_ident(a)}" for a in seg_map.axes),
+        source=ident(source),
+        axis_columns=",\n        ".join(f"{ident(axis_columns[a])} as {ident(a)}" for a in seg_map.axes),
+        cell_match=" and ".join(f"map_input.{ident(a)} = {CELLS_VIEW}.{ident(a)}" for a in seg_map.axes),
     )
     return pl.from_arrow(engine.fetch(statement, {}))
 

@@ -65,18 +65,9 @@ def _zone_names() -> tuple[str, ...]:
     return tuple(sorted(z for z in available_timezones() if "/" in z))
 
 
-@cache
 def zone_changes_offset(zone: str, start: date, end: date) -> bool:
     """True when ``zone``'s UTC offset changes between ``start`` and ``end`` (DST or a law change)."""
-    tz = ZoneInfo(zone)
-    day, prev = datetime(start.year, start.month, start.day, 12), None
-    stop = datetime(end.year, end.month, end.day, 12) + timedelta(days=1)
-    while day <= stop:
-        off = day.replace(tzinfo=tz).utcoffset()
-        if prev is not None and off != prev:
-            return True
-        prev, day = off, day + timedelta(days=7)
-    return False
+    return fixed_offset(zone, start, end) is None
 
 
 @cache

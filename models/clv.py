@@ -56,7 +56,7 @@ from models.clv_calibration import (
     bucket_calibration,
     calibration_error,
 )
-from models.clv_reuse import BG_PARAMS, GG_PARAMS, parameter_rows, stored_parameters
+from models.clv_reuse import BG_PARAMS, FIT_INFO_COLUMNS, GG_PARAMS, parameter_rows, stored_parameters
 from models.registry import Label, Segmentation
 from models.settings import PredictionSettings, SegmentationSettings
 
@@ -181,8 +181,7 @@ class FittedModels:
             **(self.bg_params or {}),
             **(self.gg_params or {}),
             "gamma_gamma_reason": self.gg_reason,
-            **{k: self.info.get(k) for k in ("dropout_warning", "fit_sample", "fit_sample_repeat_buyers")},
-            "gamma_gamma_customers": self.info.get("gamma_gamma_customers"),
+            **{k: self.info.get(k) for k in FIT_INFO_COLUMNS},
         }
 
     @classmethod
@@ -190,8 +189,7 @@ class FittedModels:
         """The models of a stored ``prediction_parameters`` row, ready to score (no library objects)."""
         bg = {n: float(row[n]) for n in BG_PARAMS} if row["fitted"] else None
         gg = {n: float(row[n]) for n in GG_PARAMS} if bg and all(row[n] is not None for n in GG_PARAMS) else None
-        keys = ("dropout_warning", "fit_sample", "fit_sample_repeat_buyers", "gamma_gamma_customers")
-        info = {k: row[k] for k in keys if row.get(k) is not None}
+        info = {k: row[k] for k in FIT_INFO_COLUMNS if row.get(k) is not None}
         info |= {"purchase_model": row["purchase_model"], "method": "map", "priors": "HalfFlat"}
         return cls(row["reason"], bg, gg, row["gamma_gamma_reason"], info, purchase_model=row["purchase_model"])
 
@@ -421,7 +419,7 @@ def _describe(models: FittedModels, settings: PredictionSettings, buyers: int) -
         "bg_nbd": models.bg_params,
         "gamma_gamma": models.gg_params,
         "gamma_gamma_reason": models.gg_reason,
-        **{k: row[k] for k in ("dropout_warning", "fit_sample", "fit_sample_repeat_buyers", "gamma_gamma_customers")},
+        **{k: row[k] for k in FIT_INFO_COLUMNS},
         "buyers": buyers,
         "random_state": settings.random_state,
         "method": "map",

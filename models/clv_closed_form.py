@@ -5,7 +5,7 @@ through xarray; the formulas themselves are a few vectorised lines. Scoring ever
 parameters lets a nightly run skip the library entirely between re-fits (models/clv_reuse.py).
 
 Each formula is written exactly as pymc-marketing 0.19 writes it (same terms, same order of operations,
-so the results agree to rounding; tests/test_clv_closed_form.py compares them to the library's own
+so the results agree to rounding; tests/test_clv_reuse.py compares them to the library's own
 predictions on the same parameters):
 
 - BG/NBD (Fader, Hardie & Lee 2005): ``BetaGeoModel.expected_probability_alive`` (one-time buyers are

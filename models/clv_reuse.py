@@ -65,6 +65,8 @@ PARAMETERS_SCHEMA: dict[str, pl.DataType] = {
     "fit_version": pl.Int64(),
 }
 REUSE_COLUMNS = ("fitted_date", "fit_key", "fit_version")
+# How a fit went (FittedModels.info), stored with the parameters and shown in the run's parameters.
+FIT_INFO_COLUMNS = ("dropout_warning", "fit_sample", "fit_sample_repeat_buyers", "gamma_gamma_customers")
 
 
 def fit_key(settings: PredictionSettings) -> str:

@@ -122,18 +122,13 @@ def value_thresholds(frame: pl.DataFrame, settings: RfmSettings) -> dict[str, An
 
     ``mean`` / ``median``: high = strictly better than the population mean / median of the metric
     (recency: fewer days; frequency, monetary: more). ``score``: high = score >= ``value_high_min_score``.
-    Returned as ``{"method": ..., "r": value, ...}`` in original units, for metadata.
+    Returned as ``{"method": ..., "r": value, ...}`` in original units, for metadata; the same statistics
+    ``value_level_rules`` decides the levels with.
     """
-    method = settings.value_high_method
-    out: dict[str, Any] = {"method": method}
-    for axis in settings.value_map_obj().axes:
-        if method == "score":
-            out[axis] = getattr(settings.value_high_min_score, axis)
-            continue
-        values = frame.filter(pl.col(f"{axis}_score").is_not_null()).select(_metric_units(axis).alias("v"))["v"]
-        stat = values.mean() if method == "mean" else values.median()
-        out[axis] = None if stat is None else float(stat) / (100 if axis == "m" else 1)
-    return out
+    return {
+        "method": settings.value_high_method,
+        **{rule.axis: rule.threshold for rule in value_level_rules(frame, settings)},
+    }
 
 
 @dataclass(frozen=True)
@@ -150,6 +145,7 @@ class LevelRule:
     on_score: bool
     op: Literal[">=", ">", "<"]
     bound: int | float | None
+    threshold: float | None = None  # the cut in the metric's own units (score, days, orders, money), for metadata
 
 
 def value_level_rules(frame: pl.DataFrame, settings: RfmSettings) -> tuple[LevelRule, ...]:
@@ -162,12 +158,15 @@ def value_level_rules(frame: pl.DataFrame, settings: RfmSettings) -> tuple[Level
     rules = []
     for axis in settings.value_map_obj().axes:
         if settings.value_high_method == "score":
-            rules.append(LevelRule(axis, True, ">=", getattr(settings.value_high_min_score, axis)))
+            min_score = getattr(settings.value_high_min_score, axis)
+            rules.append(LevelRule(axis, True, ">=", min_score, min_score))
             continue
         _, smaller_is_better = VALUE_METRICS[axis]
         op: Literal[">", "<"] = "<" if smaller_is_better else ">"
         values = frame.filter(pl.col(f"{axis}_score").is_not_null()).select(_metric_units(axis).alias("v"))["v"]
         bound: int | float | None = None
+        stat = values.mean() if settings.value_high_method == "mean" else values.median()
+        threshold = None if stat is None else float(stat) / (100 if axis == "m" else 1)
         if values.is_empty():
             bound = None
         elif settings.value_high_method == "median":
@@ -175,7 +174,7 @@ def value_level_rules(frame: pl.DataFrame, settings: RfmSettings) -> tuple[Level
         else:
             total, n = int(values.sum()), values.len()
             bound = -(-total // n) if smaller_is_better else total // n
-        rules.append(LevelRule(axis, False, op, bound))
+        rules.append(LevelRule(axis, False, op, bound, threshold))
     return tuple(rules)
 
 
