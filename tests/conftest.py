@@ -7,6 +7,8 @@ end-to-end tests import as ``from conftest import write_project_config`` (tests/
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,6 +54,21 @@ def write_project_config(root: Path, **extra: Any) -> Path:
     path = root / "segments.yaml"
     path.write_text(yaml.safe_dump(project_config(**extra), allow_unicode=True), encoding="utf-8")
     return path
+
+
+def run_script_json(code: str, *args: str, timeout: int = 120) -> Any:
+    """Run ``code`` in a fresh interpreter from the project root (what a new process imports) with ``args``;
+    it must exit 0, and its last line of output is read as JSON."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ prediction stage that reuses them never imports pymc, pymc-marketing, pytensor o
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -21,13 +18,14 @@ from models.clv_reuse import FIT_VERSION, PARAMETERS_SCHEMA, fit_key, parameter_
 from models.settings import PredictionSettings, load_segmentation_settings
 
 try:
+    from tests.conftest import run_script_json
     from tests.conftest_features_helpers import make_warehouse
     from tests.test_clv import _orders_from_summary, simulate
 except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
+    from conftest import run_script_json
     from conftest_features_helpers import make_warehouse
     from test_clv import _orders_from_summary, simulate
 
-ROOT = Path(__file__).resolve().parents[1]
 D = date(2025, 6, 30)
 HEAVY = ("pymc", "pymc_marketing", "pymc_extras", "pytensor", "arviz")
 
@@ -255,16 +253,7 @@ def test_nightly_stage_reuses_stored_parameters_without_importing_pymc(tmp_path:
     day_one = prediction_stage(con, D - timedelta(days=1), settings)
     con.close()
     assert day_one.result.params["refit"] is True and day_one.rows == 400
-    proc = subprocess.run(
-        [sys.executable, "-c", _NIGHTLY % (HEAVY,), str(path), D.isoformat()],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_script_json(_NIGHTLY % (HEAVY,), str(path), D.isoformat())
     assert out["heavy"] == [] and out["rows"] == 400
     assert out["params"]["refit"] is False
     assert out["params"]["refit_reason"] == f"reused the parameters fitted on {D - timedelta(days=1)}"

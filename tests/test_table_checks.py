@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from conftest import run_script_json
 
 from data_contracts import table_checks as tc
 from features.segment_reports import segment_summary
@@ -219,24 +220,11 @@ print(json.dumps({"gx": "great_expectations" in sys.modules, "results": len(foun
 def test_input_suite_is_not_run_and_gx_not_imported_when_the_run_loaded_no_rows(tmp_path: Path) -> None:
     """A nightly run without a new orders file: the accounting is still checked, the GX suite has nothing to
     check and Great Expectations is never imported (a fresh process, as a multiprocess run's step)."""
-    import json
-    import subprocess
-    import sys
-
     path = tmp_path / "w.duckdb"
     with duckdb.connect(str(path)) as setup:
         _ingested(setup, 3, [("f.csv", 3, 3, 0, 0)])  # rows of an earlier run
     other_run = "0f1e2d3c-aaaa-bbbb-cccc-000000000002"
-    proc = subprocess.run(
-        [sys.executable, "-c", _NO_ROWS_RUN, str(path), other_run],
-        cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_script_json(_NO_ROWS_RUN, str(path), other_run)
     assert out == {
         "gx": False,
         "results": 0,
