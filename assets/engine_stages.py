@@ -1,4 +1,4 @@
-"""The two heavy stages on the configured engine (``engine: duckdb | spark`` in segments.yaml).
+"""The heavy stages on the configured engine (``engine: duckdb | spark`` in segments.yaml).
 
 Both engines write the same warehouse tables and return the same ``SegmentationResult``
 (tests/test_spark_parity.py), so the assets and everything downstream are engine-blind.
@@ -16,6 +16,7 @@ import duckdb
 from assets.resources import SegmentsResource, SparkResource
 from data_contracts.contracts import Contract
 from engines.pipeline import build_features_on_engine, segment_warehouse_features
+from engines.spark_ingest import SparkStager
 from engines.spark_publish import SPARK_WRITTEN, spark_parquet_table, stage_snapshot_table
 from features.customer_features import FeatureParams
 from features.incremental import FeatureBuild
@@ -23,6 +24,15 @@ from features.incremental import build_features as build_features_incrementally
 from models.pipeline import SegmentationResult
 from models.stages import segmentation_stage
 from publishing.deferred import DeferredTable
+
+
+def ingestion_stager(source: str, segments: SegmentsResource, spark: SparkResource) -> SparkStager | None:
+    """Where a source's row rules run: None on DuckDB; on Spark a stager that takes its Parquet files
+    (CSV and JSON Lines files stay on DuckDB, which numbers their physical lines)."""
+    settings = segments.settings()
+    if settings.engine == "duckdb":
+        return None
+    return SparkStager(lambda: spark.engine().session, spark.staging(settings, f"ingest/{source}"))
 
 
 def build_features(

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from assets.common import OWNERS, column_schema, markdown_table
-from assets.resources import SegmentsResource
+from assets.engine_stages import ingestion_stager
+from assets.resources import SegmentsResource, SparkResource
 from data_contracts.contracts import INPUT_SOURCES, load_contract
 from ingestion.loader import ensure_schema, ingest_source
 
@@ -35,7 +36,9 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
         # The warehouse may be held by another run past the lock wait; ingestion is idempotent per file.
         retry_policy=dg.RetryPolicy(max_retries=1, delay=30),
     )
-    def _asset(context: dg.AssetExecutionContext, segments: SegmentsResource) -> dg.MaterializeResult:
+    def _asset(
+        context: dg.AssetExecutionContext, segments: SegmentsResource, spark: SparkResource
+    ) -> dg.MaterializeResult:
         settings = segments.settings()
         with segments.warehouse() as con:
             ensure_schema(con)
@@ -43,7 +46,14 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
                 n = con.execute(f'select count(*) from "{source}"').fetchall()[0][0]
                 return dg.MaterializeResult(metadata={"configured": False, "dagster/row_count": int(n)})
             # The ingest run's own time bounds "timestamp in the future" (orchestration reads the clock).
-            report = ingest_source(con, settings, source, run_id=context.run_id, run_ts=datetime.now(UTC))
+            report = ingest_source(
+                con,
+                settings,
+                source,
+                run_id=context.run_id,
+                run_ts=datetime.now(UTC),
+                stager=ingestion_stager(source, segments, spark),
+            )
         # Messages name files, lines, reasons and config keys, never values (they may be PII).
         for problem in report.problems:
             context.log.warning(f"{source}: {problem}")

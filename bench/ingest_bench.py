@@ -6,7 +6,11 @@ the least work any loader must do. The ratios are of CPU seconds (steadier than 
 machine), measured in the same run; compare them within one run only.
 
     .venv/bin/python bench/ingest_bench.py --rows 10000000 [--files 10] [--sources orders,browsing] \
-        [--formats csv,parquet] [--work /tmp/segments-bench]
+        [--formats csv,parquet] [--work /tmp/segments-bench] [--spark]
+
+``--spark`` also loads the Parquet files with the row rules staged on Spark (``local[2]``,
+``engines/spark_ingest.py``); its CPU is this process's plus the Spark JVM's, the session started before the
+clock (as the imports are).
 """
 
 from __future__ import annotations
@@ -98,6 +102,21 @@ def child(mode: str, work: Path, code: Path) -> None:
     from segments.warehouse import connect
 
     kind, source, fmt = mode.split("-")
+    stager, jvm = None, None
+    if kind == "spark":
+        from probe import child_usage
+
+        from engines.spark import SparkSettings, spark_session
+        from engines.spark_ingest import SparkStager
+
+        session = spark_session(SparkSettings(shuffle_partitions=2))
+        session.range(1).collect()
+        stager, seen = SparkStager(lambda: session, work / "spark_staging"), {}
+
+        def jvm() -> float:
+            return child_usage(seen)[0]
+
+        jvm0 = jvm()
     t0, c0 = time.perf_counter(), time.process_time()  # process_time: every thread of the process
     if kind == "floor":
         con = duckdb.connect(str(work / f"floor_{source}_{fmt}.duckdb"))
@@ -120,10 +139,12 @@ def child(mode: str, work: Path, code: Path) -> None:
             base_dir=base,
         )
         with connect(settings.warehouse) as con:
-            report = ingest_source(con, settings, source, run_id="bench", run_ts=datetime(2026, 11, 22))
+            report = ingest_source(con, settings, source, run_id="bench", run_ts=datetime(2026, 11, 22), stager=stager)
         n = report.total("rows_loaded")
         assert all(f.balanced for f in report.files)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if jvm is not None:
+        cpu += jvm() - jvm0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
@@ -149,6 +170,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--baseline", type=Path, help="another checkout to measure alternately on the same files")
     ap.add_argument("--reps", type=int, default=1, help="runs of each mode (the minimum CPU is reported)")
+    ap.add_argument("--spark", action="store_true", help="also stage the Parquet files' row rules on Spark")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--code", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -168,7 +190,8 @@ def main() -> None:
         for fmt in formats:
             for _ in range(args.reps):
                 for version, code in versions.items():
-                    for kind in ("floor", "ingest"):
+                    kinds = ("floor", "ingest", "spark") if args.spark and fmt == "parquet" else ("floor", "ingest")
+                    for kind in kinds:
                         mode = f"{kind}-{source}-{fmt}"
                         for old in [*(args.work / fmt).glob("*.duckdb*"), *args.work.glob("floor_*.duckdb*")]:
                             old.unlink()  # every run starts from an empty warehouse
@@ -190,8 +213,11 @@ def main() -> None:
             floor = min(r["cpu_s"] for v in versions for r in runs[f"{v}:floor-{source}-{fmt}"])
             cells = []
             for version in versions:
-                cpu = min(r["cpu_s"] for r in runs[f"{version}:ingest-{source}-{fmt}"])
-                cells.append(f"{version} {cpu:.2f}s = {cpu / floor:.2f}x")
+                for kind in ("ingest", "spark"):
+                    if f"{version}:{kind}-{source}-{fmt}" in runs:
+                        cpu = min(r["cpu_s"] for r in runs[f"{version}:{kind}-{source}-{fmt}"])
+                        wall = min(r["seconds"] for r in runs[f"{version}:{kind}-{source}-{fmt}"])
+                        cells.append(f"{version} {kind} {cpu:.2f}s CPU ({wall:.2f}s wall) = {cpu / floor:.2f}x")
             print(f"{source:<9} {fmt:<8} floor {floor:.2f}s; " + "; ".join(cells))
     if args.json:
         args.json.write_text(json.dumps(runs, indent=2), encoding="utf-8")

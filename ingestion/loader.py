@@ -20,6 +20,7 @@ import re
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 
@@ -89,8 +90,30 @@ def safe_error(exc: BaseException) -> str:
     return _QUOTED.sub("…", first)[:300]
 
 
+class Stager(Protocol):
+    """Stages a file's rows elsewhere (``engines.spark_ingest.SparkStager``): creates ``_stg`` as
+    ``Stage.stage_sql`` would, for the formats it names."""
+
+    formats: frozenset[str]
+
+    def stage(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        stage: Stage,
+        path: Path,
+        raw: Raw,
+        positions: dict[str, str],
+        raw_types: dict[str, str],
+        key: tuple[str, ...],
+    ) -> None: ...
+
+
 class Ingestor:
-    """Loads one source's landing files into the warehouse, file by file, each in one transaction."""
+    """Loads one source's landing files into the warehouse, file by file, each in one transaction.
+
+    With a ``stager`` (``engine: spark``) the row rules of the files it takes run there; everything else
+    (duplicates, conflicts, the insert, quarantine, the manifest) runs here, where the warehouse is.
+    """
 
     def __init__(
         self,
@@ -100,8 +123,10 @@ class Ingestor:
         *,
         run_id: str,
         run_ts: datetime,
+        stager: Stager | None = None,
     ) -> None:
         self.con = con
+        self.stager = stager
         self.settings = settings
         self.source = source
         self.src = settings.sources[source]
@@ -170,7 +195,7 @@ class Ingestor:
             self.con.execute("begin transaction")
             try:
                 forget(self.con, self.source, rel)
-                self._load(rel, mapping, raw, res)
+                self._load(path, rel, mapping, raw, res)
                 write_manifest(self.con, res, self.run_id, self.run_ts, self.fingerprint)
                 self.con.execute("commit")
             except BaseException:  # never leave the connection inside a half-done file
@@ -231,14 +256,18 @@ class Ingestor:
             res.warnings.extend(warns)
         return mapping, raw
 
-    def _load(self, rel: str, mapping: Mapping, raw: Raw, res: FileResult) -> None:
+    def _load(self, path: Path, rel: str, mapping: Mapping, raw: Raw, res: FileResult) -> None:
         """Stage, quarantine, set aside duplicates and conflicts, insert (inside the file's transaction)."""
         con = self.con
         raw_types = {
             r[0]: str(r[1]).upper() for r in con.execute(f"describe select * from {raw.sql}", raw.params).fetchall()
         }
-        sql = self.stage.stage_sql(raw.sql, mapping.positions, raw_types, tuple(self.contract.primary_key))
-        con.execute(sql, bind(sql, {**self.stage.params(), **raw.params}))
+        key = tuple(self.contract.primary_key)
+        if self.stager is not None and res.format in self.stager.formats:
+            self.stager.stage(con, self.stage, path, raw, mapping.positions, raw_types, key)
+        else:
+            sql = self.stage.stage_sql(raw.sql, mapping.positions, raw_types, key)
+            con.execute(sql, bind(sql, {**self.stage.params(), **raw.params}))
         good_rows = int(con.execute("select count(*) from _stg").fetchall()[0][0])
         extra = None if res.format == "jsonl" else mapping.extra  # a line that is not JSON may hold any key
         target = Target(
@@ -275,10 +304,16 @@ class Ingestor:
 
 
 def ingest_source(
-    con: duckdb.DuckDBPyConnection, settings: Settings, source: str, *, run_id: str, run_ts: datetime
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    source: str,
+    *,
+    run_id: str,
+    run_ts: datetime,
+    stager: Stager | None = None,
 ) -> IngestReport:
-    """Ingest every new or changed landing file of ``source``."""
-    return Ingestor(con, settings, source, run_id=run_id, run_ts=run_ts).run()
+    """Ingest every new or changed landing file of ``source`` (row rules on ``stager`` where it takes the file)."""
+    return Ingestor(con, settings, source, run_id=run_id, run_ts=run_ts, stager=stager).run()
 
 
 def reingest(

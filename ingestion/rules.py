@@ -21,25 +21,22 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from data_contracts.contracts import Column, Contract
+from ingestion.patterns import (
+    CURRENCY_SYMBOLS,
+    ISO_OFFSET_TIMESTAMP,
+    ISO_TIMESTAMP,
+    NUMBER_TEXT,
+    OFFSET_SUFFIX,
+    UTC_NAMES,
+    WHITESPACE,
+    WS_ANY_EDGE,
+    WS_EDGE,
+    WS_RUNS,
+    ZONE_SUFFIX,
+)
 from ingestion.readers import q
 from segments.config import Settings
 
-# Unicode white space trimmed from every value like a space (tab, no-break, ideographic, zero-width, BOM).
-WHITESPACE = (
-    " \t\n\r\x0b\x0c\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
-# DuckDB's trim(x, characters) is ~5x slower than a guarded regex over these classes (RE2: \s, \p{Z}).
-_WS_CLASS = r"[\s\p{Z}\x{0b}\x{85}\x{200b}\x{feff}]"
-_WS_EDGE = f"^{_WS_CLASS}|{_WS_CLASS}$"
-_WS_RUNS = f"^{_WS_CLASS}+|{_WS_CLASS}+$"
-# A row's values joined by the unit separator: one search per row finds whether any value has white space at
-# an edge (a value holding the separator itself only costs a needless per-value look, never a missed trim).
-_WS_ANY_EDGE = rf"(^|\x{{1f}}){_WS_CLASS}|{_WS_CLASS}(\x{{1f}}|$)"
-OFFSET_SUFFIX = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?)$"
-ZONE_SUFFIX = r"^(.*[0-9])\s+([A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*)$"
-UTC_NAMES = ["UTC", "GMT", "UT", "Z", "ZULU", "UCT", "UNIVERSAL", "ETC/UTC", "ETC/GMT"]
-CURRENCY_SYMBOLS = "[¥￥$€£₩₹元]"
 MAX_VALUE_CHARS = 200
 MASK = "<masked: PII>"
 
@@ -155,10 +152,11 @@ class Stage:
             if default is not None:
                 params[f"def_{c.name}"] = str(default)
         params |= {
-            "rule_columns": [r.column for r in self.rules],
+            # Bound lists hold no NULL (Spark refuses one in a parameter): '' and 0 stand for "none".
+            "rule_columns": [r.column or "" for r in self.rules],
             "rule_codes": [r.code for r in self.rules],
             "rule_reasons": [r.reason for r in self.rules],
-            "rule_values": self._shown_values()[1],
+            "rule_values": [v or 0 for v in self._shown_values()[1]],
         }
         params |= {"pii": sorted(self.contract.pii_columns), "mask": MASK, "n": MAX_VALUE_CHARS}
         params |= self._reason_texts()
@@ -179,7 +177,13 @@ class Stage:
         }
 
     def stage_sql(
-        self, raw: str, positions: dict[str, str], raw_types: dict[str, str], key: tuple[str, ...] = ()
+        self,
+        raw: str,
+        positions: dict[str, str],
+        raw_types: dict[str, str],
+        key: tuple[str, ...] = (),
+        *,
+        hashes: bool = True,
     ) -> str:
         """``create temp table _stg`` from the relation ``raw`` in one pass: typed values, rule, finding, hashes.
 
@@ -187,13 +191,14 @@ class Stage:
         first rule broken, NULL when none) and, for a row that broke one, its quarantine finding ``_qcol``,
         ``_qval`` (PII masked), ``_qreason``, ``_qcode``; ``_h`` hashes the typed values (exact duplicates)
         and ``_kh`` the ``key`` (key conflicts). Texts and parse scratch stay inside the statement: the table
-        is as narrow as the warehouse table, not twice as wide.
+        is as narrow as the warehouse table, not twice as wide. ``hashes=False`` leaves ``_h``/``_kh`` out (the
+        Spark rendering: the hashes are DuckDB's, computed where the rows are loaded).
         """
         texts = ["_line"]
         for extra in ("_bad_col", "_bad_reason", "_bad_value"):
             texts.append(extra if extra in raw_types else f"null::varchar as {extra}")
         mapped = [f"cast({positions[c.name]} as varchar)" for c in self.contract.columns if c.name in positions]
-        edge = f"regexp_matches(concat_ws(chr(31), {', '.join(mapped)}), '{_WS_ANY_EDGE}')" if mapped else "false"
+        edge = f"regexp_matches(concat_ws(chr(31), {', '.join(mapped)}), '{WS_ANY_EDGE}')" if mapped else "false"
         strp, zoned, parsed, pre, typed = [], [], [], [], []
         for c in self.contract.columns:
             pos = positions.get(c.name)
@@ -210,9 +215,11 @@ class Stage:
                 strp.append(f"{'null::timestamp' if native else f'try_strptime({v}, $ts_fmt)'} as s_{c.name}")
                 zoned.append(self._zone_expr(c, native))
                 parsed.append(self._local_expr(c, native, raw_type))
+                parsed.append(self._named_local(c.name, native))
                 # Whether the zone name is a known one, looked up once (the zone list is a long bound constant).
                 parsed.append(f"{'null::boolean' if native else f'list_contains($zones, z_{c.name})'} as k_{c.name}")
                 pre.append(f"timezone('UTC', timezone($src_tz, l_{c.name})) as u_{c.name}")
+                pre.append(self._named_utc(c.name, native))
                 typed.append(f"{self._ts_expr(c, native, raw_type)} as {t}")
             elif c.type in ("decimal", "integer", "double"):
                 parsed.append(f"{self._number_text(v)} as n_{c.name}")
@@ -237,9 +244,10 @@ class Stage:
             f"case when _rule is not null then left({value}, $n) end as _qval",
             f"case when _rule is not null then {reason} end as _qreason",
             f"case when _rule is not null then {code} end as _qcode",
-            f"hash({', '.join(f't_{n}' for n in names)}) as _h",
         ]
-        if key:
+        if hashes:
+            out.append(f"hash({', '.join(f't_{n}' for n in names)}) as _h")
+        if hashes and key:
             out.append(f"hash({', '.join(f't_{n}' for n in key)}) as _kh")
         return f"""
             create or replace temp table _stg as
@@ -258,12 +266,13 @@ class Stage:
         """
         shown, _ = self._shown_values()
         reader = "case when list_contains($pii, _bad_col) then $mask else _bad_value end"
-        value = f"case when _rule = 0 then {reader} else [{', '.join(shown) or 'null'}][$rule_values[_rule + 1]] end"
+        own = "nullif($rule_values[_rule + 1], 0)"
+        value = f"case when _rule = 0 then {reader} else [{', '.join(shown) or 'null'}][{own}] end"
         varying = " ".join(f"when {i} then {r.reason_sql}" for i, r in enumerate(self.rules) if r.reason_sql)
         reason = (
             f"coalesce(case _rule {varying} end, $rule_reasons[_rule + 1])" if varying else "$rule_reasons[_rule + 1]"
         )
-        return "coalesce($rule_columns[_rule + 1], _bad_col)", value, reason, "$rule_codes[_rule + 1]"
+        return "coalesce(nullif($rule_columns[_rule + 1], ''), _bad_col)", value, reason, "$rule_codes[_rule + 1]"
 
     def _shown_values(self) -> tuple[list[str], list[int | None]]:
         """The value expressions a finding can show, and per rule the 1-based position of its own (None: none)."""
@@ -299,8 +308,23 @@ class Stage:
             return f"{'null::timestamp' if aware else f'cast(r_{n} as timestamp)'} as l_{n}"
         return (
             f"case when s_{n} is not null then s_{n} when {v} is null or o_{n} or z_{n} is not null then null "
-            f"else try_cast({v} as timestamp) end as l_{n}"
+            f"else {_iso_cast(v)} end as l_{n}"
         )
+
+    def _named_local(self, n: str, native: bool) -> str:
+        """The local time before a zone name (``2026-11-01 10:00:00 Europe/Berlin``), NULL without one."""
+        if native:
+            return f"null::timestamp as zl_{n}"
+        body = f"regexp_extract(v_{n}, '{ZONE_SUFFIX}', 1)"
+        return (
+            f"case when z_{n} is not null then coalesce(try_strptime({body}, $ts_fmt), {_iso_cast(body)}) end as zl_{n}"
+        )
+
+    def _named_utc(self, n: str, native: bool) -> str:
+        """``zl_`` read in its named zone, as naive UTC (NULL for unknown or UTC names)."""
+        if native:
+            return f"null::timestamp as zu_{n}"
+        return f"case when k_{n} then timezone('UTC', timezone(z_{n}, zl_{n})) end as zu_{n}"
 
     def _ts_expr(self, c: Column, native: bool, raw_type: str) -> str:
         v, n = f"v_{c.name}", c.name
@@ -315,15 +339,17 @@ class Stage:
             if raw_type == "TIMESTAMP WITH TIME ZONE":
                 return f"timezone('UTC', r_{n})"
             return local
-        body = f"regexp_extract({v}, '{ZONE_SUFFIX}', 1)"
-        parse_body = f"coalesce(try_strptime({body}, $ts_fmt), try_cast({body} as timestamp))"
         safe_zone = f"case when k_{n} then z_{n} else 'UTC' end"
+        # A named zone may change offset whatever the source zone does: the same earlier-instant rule.
+        back = f"zu_{n} - interval 1 hour"
+        named = f"case when timezone({safe_zone}, timezone('UTC', {back})) = zl_{n} then {back} else zu_{n} end"
+        offset = f"case when regexp_full_match({v}, '{ISO_OFFSET_TIMESTAMP}') then try_cast({v} as timestamptz) end"
         return (
             f"case when {v} is null then null "
-            f"when o_{n} then timezone('UTC', try_cast({v} as timestamptz)) "
+            f"when o_{n} then timezone('UTC', {offset}) "
             f"when z_{n} is not null then case "
-            f"when list_contains($utc_names, upper(z_{n})) then {parse_body} "
-            f"when k_{n} then timezone('UTC', timezone({safe_zone}, {parse_body})) end "
+            f"when list_contains($utc_names, upper(z_{n})) then zl_{n} "
+            f"when k_{n} then {named} end "
             f"else {local} end"
         )
 
@@ -425,18 +451,28 @@ class Stage:
 def _trimmed(x: str) -> str:
     """``x`` without leading/trailing Unicode white space; the regexes run only in rows that need it (``_edge``)."""
     return (
-        f"case when _edge and regexp_matches({x}, '{_WS_EDGE}') "
-        f"then regexp_replace({x}, '{_WS_RUNS}', '', 'g') else {x} end"
+        f"case when _edge and regexp_matches({x}, '{WS_EDGE}') "
+        f"then regexp_replace({x}, '{WS_RUNS}', '', 'g') else {x} end"
     )
 
 
+def _iso_cast(x: str) -> str:
+    """``x`` cast to TIMESTAMP when it is an ISO 8601 date or date and time (``ISO_TIMESTAMP``), else NULL."""
+    return f"case when regexp_full_match({x}, '{ISO_TIMESTAMP}') then try_cast({x} as timestamp) end"
+
+
 def _typed_number(col: Column, n: str) -> str:
-    if col.type == "double":
-        return f"case when isfinite(try_cast({n} as double)) then try_cast({n} as double) end"
     if col.type == "integer":
-        # A plain cast rounds '1.5' to 2; only whole numbers ('3', '-3', '3.0' from float exports) are integers.
-        return f"case when regexp_full_match({n}, '[+-]?[0-9]+(\\.0*)?') then try_cast({n} as {col.sql_type}) end"
-    return f"try_cast({n} as {col.sql_type})"
+        # A plain cast rounds '1.5' to 2; only whole numbers ('3', '-3', '3.0' from float exports) are integers,
+        # cast without their '.0' (Spark's cast refuses a point in an integer).
+        return (
+            f"case when regexp_full_match({n}, '[+-]?[0-9]+(\\.0*)?') "
+            f"then try_cast(regexp_replace({n}, '\\.0*$', '') as {col.sql_type}) end"
+        )
+    typed = f"case when regexp_full_match({n}, '{NUMBER_TEXT}') then try_cast({n} as {col.sql_type}) end"
+    if col.type == "double":
+        return f"case when isfinite({typed}) then {typed} end"
+    return typed
 
 
 def _accepted_values(contract: Contract, settings: Settings) -> dict[str, list[str]]:

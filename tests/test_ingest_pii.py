@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 
 from assets.ingestion import ingestion_assets
-from assets.resources import SegmentsResource
+from assets.resources import SegmentsResource, SparkResource
 
 try:
     from tests.test_ingest import csv_text, write
@@ -94,7 +94,7 @@ def test_planted_pii_never_reaches_quarantine_ingest_log_or_the_dagster_event_lo
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         result = dg.materialize(
             ingestion_assets,
-            resources={"segments": SegmentsResource(config_path=str(cfg), lock_timeout_s=5)},
+            resources={"segments": SegmentsResource(config_path=str(cfg), lock_timeout_s=5), "spark": SparkResource()},
             instance=instance,
             raise_on_error=False,
         )

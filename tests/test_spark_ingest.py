@@ -1,0 +1,278 @@
+"""Ingestion's row rules on Spark: the same loaded rows, quarantine rows and accounting as on DuckDB.
+
+A corpus of Parquet landing files with planted defects (text and native columns, every rule, white space,
+number and timestamp forms each engine's casts alone would take, offsets, zone names, daylight saving, PII)
+is ingested twice into two real DuckDB warehouses: once with the row rules on DuckDB, once staged on a real
+local Spark session. Every table the load writes must be equal row for row, and chosen lines must end where
+worked out by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from engines.spark_ingest import SparkIngestError, SparkStager, render_stage, strptime_pattern
+from ingestion.loader import ensure_schema, ingest_source
+from segments.config import Settings, settings_from_dict
+from tests.spark_helpers import _session
+
+RUN_TS = datetime(2026, 11, 22, 12)
+
+# Parquet numbers are typed by the file (a text amount is a wrong column type), so the text cases are
+# timestamps and ids; numbers are planted as native doubles and decimals.
+# (order_id, line_id, customer_id, order_ts, amount, quantity, status); each line a planted case.
+D = Decimal
+ORDER_ROWS: list[tuple[Any, ...]] = [
+    ("o1", 1, "c1", "2026-11-01 10:00:00", 12.5, 2, "completed"),  # good, configured format
+    ("o2", 1, "c2", "2026-1-5 1:2:3", 7.0, 3, None),  # 1-digit fields; default status
+    ("o3", 1, "c3", "2026-11-01T10:00:00", 100.0, 1, "refunded"),  # ISO with T
+    ("o4", 1, "c4", "2026-11-01 10:00:00+08:00", 5.0, None, None),  # offset
+    ("o5", 1, "c5", "2026-11-01T10:00+08:00", 5.0, None, None),  # offset without seconds (DuckDB reads it)
+    ("o6", 1, "c6", "2026-11-01 10:00:00 America/New_York", 5.0, None, None),  # zone name
+    ("o7", 1, "c7", "2026-11-01 01:30:00 America/New_York", 5.0, None, None),  # ambiguous hour: earlier
+    ("o8", 1, "c8", "2026-03-08 02:30:00 America/New_York", 5.0, None, None),  # gap in a named zone
+    ("o9", 1, "c9", "2026-11-01 10:00:00 CST", 5.0, None, None),  # ambiguous abbreviation
+    ("o10", 1, "c10", "2026-11-01 10:00:00 Mars/Olympus", 5.0, None, None),  # unknown zone
+    ("o11", 1, "c11", "2026", 5.0, None, None),  # Spark alone would read a year
+    ("o12", 1, "c12", "2026-11", 5.0, None, None),  # Spark alone would read a month
+    ("o13", 1, "c13", "2026/11/01", 5.0, None, None),  # DuckDB alone would read slashes
+    ("o14", 1, "c14", "2026-11-01 24:00:00", 5.0, None, None),  # DuckDB alone would read hour 24
+    ("o15", 1, "c15", "02026-11-01 10:00:00", 5.0, None, None),  # Spark alone would read 5 year digits
+    ("o16", 1, "c16", "2026-03-08 02:30:00", 5.0, None, None),  # gap in the source zone (New York)
+    ("o17", 1, "c17", "2026-11-01 01:30:00", 5.0, None, None),  # fall-back hour in the source zone
+    ("o18", 1, "c18", "2026-11-01 10:00:00", 1.234, None, None),  # precision
+    ("o19", 1, "c19", "2026-11-01 10:00:00", 0.1 + 0.2, None, None),  # a double's long tail: precision
+    ("o20", 1, "c20", "2026-11-01 10:00:00", float("nan"), None, None),  # not a number
+    ("o21", 1, "c21", "2026-11-01 10:00:00", -1.0, None, None),  # below min
+    ("o22", 1, "c22", "2026-11-01 10:00:00", 1e20, None, None),  # above max
+    ("o23", 1, "c23", "2026-11-01 10:00:00", float("inf"), None, None),  # infinite
+    ("o24", 1, "c24", "2027-01-01 00:00:00", 5.0, None, None),  # future
+    ("o25", 1, "c25", "1999-12-31 23:59:59", 5.0, None, None),  # before earliest
+    ("o26", 1, "c26", "2026-11-01 10:00:00", 5.0, None, "lost"),  # not accepted
+    ("o27", 1, "\u3000c27\u00a0", "\t2026-11-01 10:00:00 ", 5.0, 4, " completed\u200b"),  # edges
+    ("o28", 1, None, "2026-11-01 10:00:00", 5.0, None, None),  # required missing (PII-free column)
+    ("o29", 1, "", "2026-11-01 10:00:00", 5.0, None, None),  # empty is missing
+    ("o30", 1, "c30", "garbage", 5.0, None, None),  # not a timestamp
+    ("o31", -2, "c31", "2026-11-01 10:00:00", 5.0, None, None),  # line below min
+    ("o1", 1, "c1", "2026-11-01 10:00:00", 12.5, 2, "completed"),  # exact duplicate of line 1
+    ("o32", 1, "c32", "2026-11-01 10:00:00", 5.0, None, None),  # key conflict with the next line
+    ("o32", 1, "c99", "2026-11-01 10:00:00", 6.0, None, None),
+    ("o33", 1, "c33", "2026-11-01  10:00:00", 5.0, 100001, None),  # two spaces; quantity above max
+    ("o34", 1, "c34", "2026-11-01 10:00:00.5", 5.0, None, None),  # fraction: not the format, ISO
+    ("o35", 1, "c35", "2026-11-01 10:00:00Z", -0.0, 2, "cancelled"),  # Z; minus zero
+    ("o36", 1, "c36", "2026-11-01 10:00:00 UTC", 0.5, None, None),  # UTC name
+    ("o37", 1, "c37", "2026-11-01 10:00:00 +08:00", 5.0, None, None),  # space before the offset
+    ("o38", 1, "c38", "2026-11-01 10:00:00 Z", 5.0, None, None),  # space before Z
+]
+
+
+def _order_text_table() -> pa.Table:
+    names = ["order_id", "line_id", "customer_id", "order_ts", "amount", "quantity", "status"]
+    types = [pa.string(), pa.int64(), pa.string(), pa.string(), pa.float64(), pa.int32(), pa.string()]
+    return pa.table(
+        {n: pa.array([r[i] for r in ORDER_ROWS], t) for i, (n, t) in enumerate(zip(names, types, strict=True))}
+    )
+
+
+def _order_native_table() -> pa.Table:
+    """Native Parquet types: naive and zone-aware timestamps, doubles, decimals, float ids, an id in float."""
+    return pa.table(
+        {
+            "order_id": pa.array([101.0, 102.0, 103.5, None, 105.0], pa.float64()),  # ids exported as DOUBLE
+            "customer_id": ["n1", "n2", "n3", "n4", "n5"],
+            "order_ts": pa.array(
+                [
+                    datetime(2026, 11, 1, 10),
+                    datetime(2026, 3, 8, 2, 30),
+                    datetime(2026, 11, 1, 1, 30),
+                    None,
+                    datetime(2026, 11, 2),
+                ],
+                pa.timestamp("us"),
+            ),
+            "amount": pa.array([12.5, 0.1 + 0.2, 3.0, 4.0, 1e20], pa.float64()),
+            "unit_price": pa.array(
+                [Decimal("1.20"), None, Decimal("-1.00"), None, Decimal("2.00")], pa.decimal128(10, 2)
+            ),
+            "quantity": pa.array([1, 2, None, 4, 5], pa.int32()),
+            "paid_ts": pa.array([datetime(2026, 11, 1, 10)] * 5, pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def _browsing_table() -> pa.Table:
+    """Browsing with a zone-aware native timestamp; an unaccepted event type, a missing session, a duplicate."""
+    return pa.table(
+        {
+            "session_id": ["s1", "s2", None, "s1"],
+            "customer_id": ["c1", "c2", "c3", "c1"],
+            "event_ts": pa.array(
+                [
+                    datetime(2026, 11, 1, 10),
+                    datetime(2026, 11, 30, 10),
+                    datetime(2026, 11, 1),
+                    datetime(2026, 11, 1, 10),
+                ],
+                pa.timestamp("ms", tz="Asia/Shanghai"),
+            ),
+            "event_type": ["page_view", "teleport", "search", "page_view"],
+            "duration_s": pa.array([1, -5, None, 1], pa.int64()),
+        }
+    )
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table a load writes, without the columns that name the run (its id and wall-clock time)."""
+    out = {}
+    for table in ("orders", "browsing", "quarantine", "ingest_manifest"):
+        cols = [
+            r[0]
+            for r in con.execute(f"describe {table}").fetchall()
+            if r[0] not in ("_run_id", "run_id", "run_ts", "ingested_at", "loaded_at")
+        ]
+        order = ", ".join(f'"{c}"' for c in cols)
+        out[table] = con.execute(f"select {order} from {table} order by {order}").fetchall()
+    return out
+
+
+def _ingest(settings: Settings, path: Path, stager: Any) -> dict[str, list[tuple[Any, ...]]]:
+    con = duckdb.connect(str(path))
+    con.execute("set TimeZone = 'UTC'")
+    ensure_schema(con)
+    for source in ("orders", "browsing"):
+        ingest_source(con, settings, source, run_id="r", run_ts=RUN_TS, stager=stager)
+    tables = _tables(con)
+    con.close()
+    return tables
+
+
+def _settings(root: Path) -> Settings:
+    """Orders read in New York (daylight saving), business days in Shanghai."""
+    return settings_from_dict(
+        {
+            "landing_dir": str(root / "landing"),
+            "warehouse": str(root / "unused.duckdb"),
+            "published_dir": str(root / "published"),
+            "time_zone": "Asia/Shanghai",
+            "sources": {
+                "orders": {
+                    "glob": "orders/*",
+                    "timestamp_format": "%Y-%m-%d %H:%M:%S",
+                    "time_zone": "America/New_York",
+                },
+                "browsing": {"glob": "browsing/*"},
+            },
+        },
+        base_dir=root,
+    )
+
+
+@pytest.fixture(scope="module")
+def both_engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
+    root = tmp_path_factory.mktemp("spark_ingest")
+    landing = root / "landing"
+    (landing / "orders").mkdir(parents=True)
+    (landing / "browsing").mkdir()
+    pq.write_table(_order_text_table(), landing / "orders" / "text.parquet")
+    pq.write_table(_order_native_table(), landing / "orders" / "native.parquet")
+    pq.write_table(_browsing_table(), landing / "browsing" / "events.parquet")
+    settings = _settings(root)
+    duck = _ingest(settings, root / "duck.duckdb", None)
+    spark = _ingest(settings, root / "spark.duckdb", SparkStager(_session, root / "staging"))
+    return duck, spark
+
+
+# Where a floating-point value is written as text differently (Java's 1.0E20, DuckDB's 1e+20): the
+# quarantined value of a native DOUBLE column in scientific notation (docs/scale-out.md).
+NOTATION = {("orders/native.parquet", 5): ("1e+20", "1.0E20"), ("orders/text.parquet", 22): ("1e+20", "1.0E20")}
+
+
+def test_every_table_the_load_writes_is_equal_on_both_engines(both_engines):
+    duck, spark = both_engines
+    for table in ("orders", "browsing", "ingest_manifest"):
+        assert spark[table] == duck[table], table
+    assert len(spark["quarantine"]) == len(duck["quarantine"])
+    for d, s in zip(duck["quarantine"], spark["quarantine"], strict=True):
+        # (source, file, line, column, value, reason, run time, rule)
+        if (d[1], d[2]) in NOTATION:
+            assert (d[4], s[4]) == NOTATION[d[1], d[2]]
+            d, s = d[:4] + d[5:], s[:4] + s[5:]
+        assert s == d
+
+
+def test_planted_lines_end_where_worked_out_by_hand(both_engines):
+    _, spark = both_engines
+    codes = {(r[1].split("/")[1], r[2]): (r[3], r[7]) for r in spark["quarantine"]}
+    assert codes == {
+        ("events.parquet", 2): ("event_ts", "future"),
+        ("events.parquet", 3): ("session_id", "required"),
+        ("native.parquet", 2): ("order_ts", "type"),  # 02:30 on 2026-03-08 does not exist in New York
+        ("native.parquet", 3): ("order_id", "reader"),  # 103.5 is not an id
+        ("native.parquet", 4): ("order_id", "required"),
+        ("native.parquet", 5): ("amount", "type"),  # 1e20 does not fit DECIMAL(18,2)
+        **{("text.parquet", n): ("order_ts", "type") for n in (9, 10, 11, 12, 13, 14, 15, 16, 30, 39, 40)},
+        ("text.parquet", 18): ("amount", "precision"),
+        **{("text.parquet", n): ("amount", "type") for n in (20, 22, 23)},
+        ("text.parquet", 21): ("amount", "min"),
+        ("text.parquet", 24): ("order_ts", "future"),
+        ("text.parquet", 26): ("status", "accepted"),
+        ("text.parquet", 28): ("customer_id", "required"),
+        ("text.parquet", 29): ("customer_id", "required"),
+        ("text.parquet", 31): ("line_id", "min"),
+        ("text.parquet", 33): ("order_id,line_id", "duplicate_key"),
+        ("text.parquet", 34): ("order_id,line_id", "duplicate_key"),
+        ("text.parquet", 35): ("quantity", "max"),
+    }
+    # orders columns: order_id, line_id, customer_id, order_ts, order_date, amount, quantity, unit_price, status
+    loaded = {r[0]: r for r in spark["orders"]}
+    assert sorted(loaded) == sorted(
+        ["101", "o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8", "o17", "o19", "o25", "o27", "o34", "o35", "o36"]
+    )
+    ts = {k: r[3] for k, r in loaded.items()}
+    assert ts["o1"] == datetime(2026, 11, 1, 15)  # 10:00 in New York (EST, UTC-5)
+    assert ts["o2"] == datetime(2026, 1, 5, 6, 2, 3)  # one-digit fields read as the format's
+    assert ts["o5"] == datetime(2026, 11, 1, 2)  # 10:00+08:00 without seconds
+    assert ts["o7"] == ts["o17"] == datetime(2026, 11, 1, 5, 30)  # the fall-back hour: the earlier instant
+    assert ts["o8"] == datetime(2026, 3, 8, 7, 30)  # a named zone's gap moves forward, as the zone rules say
+    assert ts["o34"] == datetime(2026, 11, 1, 15, 0, 0, 500000)
+    assert ts["o35"] == ts["o36"] == datetime(2026, 11, 1, 10)  # Z and UTC
+    assert loaded["o19"][5] == Decimal("0.30") and loaded["o35"][5] == Decimal("0.00")
+    assert loaded["o27"][2] == "c27" and loaded["o27"][8] == "completed"  # Unicode white space trimmed
+    manifest = {r[1]: r[6:10] for r in spark["ingest_manifest"]}  # read, loaded, quarantined, duplicates
+    assert manifest == {
+        "browsing/events.parquet": (4, 1, 2, 1),
+        "orders/native.parquet": (5, 1, 4, 0),
+        "orders/text.parquet": (40, 15, 24, 1),
+    }
+
+
+def test_rendered_statement_has_no_duckdb_only_function_left():
+    from data_contracts.contracts import load_contract
+    from ingestion.rules import Stage
+
+    stage = Stage(load_contract("orders"), _settings(Path("/nonexistent")), "orders", RUN_TS)
+    positions = {"order_id": "c0", "customer_id": "c1", "order_ts": "c2", "amount": "c3"}
+    types = {"c0": "VARCHAR", "c1": "VARCHAR", "c2": "VARCHAR", "c3": "DOUBLE"}
+    text = render_stage(stage.stage_sql("_raw", positions, types, hashes=False), types).lower()
+    for name in ("try_strptime", "timezone(", "regexp_full_match", "isfinite", "list_contains", "hash(", "$ts_"):
+        assert name not in text, name
+    assert ":ts_java" in text and ":rule_columns" in text  # values stay bound
+    assert "to_utc_timestamp" in text and "try_to_timestamp" in text and "element_at" in text
+
+
+def test_strptime_formats_become_java_patterns_and_guards():
+    assert strptime_pattern("%Y-%m-%d %H:%M:%S") == (
+        "y-M-d H:m:s",
+        "^[0-9]{1,4}\\-[0-9]{1,2}\\-[0-9]{1,2}[ \t\n\f\r]+[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}\\z",
+    )
+    assert strptime_pattern("%d/%m/%YT%H%M")[0] == "d/M/y'T'Hm"
+    with pytest.raises(SparkIngestError, match=r"sources\.orders\.timestamp_format: %b is not supported"):
+        strptime_pattern("%d %b %Y", "sources.orders.timestamp_format")
