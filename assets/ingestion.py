@@ -46,13 +46,9 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
                 n = con.execute(f'select count(*) from "{source}"').fetchall()[0][0]
                 return dg.MaterializeResult(metadata={"configured": False, "dagster/row_count": int(n)})
             # The ingest run's own time bounds "timestamp in the future" (orchestration reads the clock).
+            stager = ingestion_stager(source, segments, spark)
             report = ingest_source(
-                con,
-                settings,
-                source,
-                run_id=context.run_id,
-                run_ts=datetime.now(UTC),
-                stager=ingestion_stager(source, segments, spark),
+                con, settings, source, run_id=context.run_id, run_ts=datetime.now(UTC), stager=stager
             )
         # Messages name files, lines, reasons and config keys, never values (they may be PII).
         for problem in report.problems:
@@ -82,6 +78,9 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
                 "rows_quarantined": report.total("rows_quarantined"),
                 "duplicates_dropped": report.total("duplicates_dropped"),
                 "accounting_balanced": all(f.balanced for f in report.files),
+                # engine: spark runs the row rules of Parquet files on Spark (docs/scale-out.md)
+                "files_staged_on_spark": len(stager.staged) if stager is not None else 0,
+                "csv_files_left_to_duckdb": len(stager.handed_back) if stager is not None else 0,
                 "files": markdown_table(processed, FILE_COLUMNS),
             }
         )

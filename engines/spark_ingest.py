@@ -29,6 +29,7 @@ Patterns are the same text on both engines: the statement uses only what RE2 and
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import uuid
@@ -41,6 +42,7 @@ import duckdb
 from sqlglot import exp
 
 from engines.sql import parse
+from ingestion.loader import StagerUnavailable
 from ingestion.quarantine import bind
 from ingestion.readers import Raw, q
 from ingestion.rules import Stage
@@ -218,12 +220,14 @@ def _rewrite(node: exp.Expression, raw_types: Mapping[str, str]) -> exp.Expressi
     return node
 
 
-def render_stage(stage_sql: str, raw_types: Mapping[str, str] | None = None) -> str:
-    """The select of ``Stage.stage_sql`` (DuckDB dialect, without hashes) as Spark SQL; ``raw_types`` are the
-    DuckDB types of the raw relation's columns (zone-aware timestamps are written as text differently)."""
+def render_stage(stage_sql: str, raw_types: Mapping[str, str] | None = None) -> tuple[str, frozenset[str]]:
+    """The select of ``Stage.stage_sql`` (DuckDB dialect, without hashes) as Spark SQL, and the names of the
+    parameters it binds; ``raw_types`` are the DuckDB types of the raw relation's columns (some are written as
+    text differently)."""
     tree = parse(stage_sql, "ingestion staging statement")
-    select = tree.expression if isinstance(tree, exp.Create) else tree
-    return _rewrite(select.copy(), raw_types or {}).sql(dialect="spark", comments=False)
+    select = _rewrite((tree.expression if isinstance(tree, exp.Create) else tree).copy(), raw_types or {})
+    names = frozenset(str(p.this) for p in select.find_all(exp.Placeholder) if p.this)
+    return select.sql(dialect="spark", comments=False), names
 
 
 def spark_args(values: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
@@ -248,49 +252,133 @@ def spark_args(values: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
     return out
 
 
-def _placeholders(sql: str) -> set[str]:
-    return {m.group(1) for m in re.finditer(r":([A-Za-z_][A-Za-z0-9_]*)\b", sql)} - {"00"}
+_ENGINE_FAILURES = ("stopped SparkContext", "SparkContext was shut down", "Connection refused", "Answer from Java side")
+
+
+def _engine_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is the Spark session failing (gateway gone, context stopped), not the file."""
+    kind = type(exc).__name__
+    return kind in ("Py4JNetworkError", "ConnectionRefusedError") or any(m in str(exc) for m in _ENGINE_FAILURES)
+
+
+# DuckDB's reader refuses longer lines (max_line_size, 2 MB); such a file is left to it.
+_MAX_LINE_CHARS = 1_000_000
+
+
+def _csv_field(delimiter: str) -> str:
+    """One CSV field as DuckDB's reader takes it unquestioned: unquoted without quotes or line ends, or quoted
+    with doubled inner quotes."""
+    d = re.escape(delimiter)
+    return f'(?:[^"{d}\\r\\n]*|"(?:[^"]|"")*")'
+
+
+def _csv_lines(session: SparkSession, path: Path, delimiter: str, columns: int) -> bool:
+    """View ``_landing`` (``_line``, ``c0``…) of a CSV file's records, each line numbered as in the file; False
+    when a line is not one well-formed record of ``columns`` fields (then DuckDB reads the file).
+
+    Lines are numbered without a pass through Python: per block of the file (``_metadata.file_block_start``) the
+    lines and the least row id are counted, and a line's number is the lines of the blocks before it plus its
+    row id's distance from its block's least (ids are consecutive within a block).
+    """
+    from pyspark.sql import functions as F
+
+    field = _csv_field(delimiter)
+    pattern = f"^{field}(?:{re.escape(delimiter)}{field}){{{columns - 1}}}\\z"
+    text = session.read.text(str(path)).select(
+        F.col("_metadata.file_block_start").alias("_b"), F.monotonically_increasing_id().alias("_m"), "value"
+    )
+    irregular = ~(
+        F.col("value").rlike(pattern)
+        & ~F.col("value").contains("\ufffd")  # not valid UTF-8: Spark substitutes, DuckDB refuses the line
+        & (F.length("value") <= _MAX_LINE_CHARS)
+    )
+    blocks = sorted(
+        text.groupBy("_b")
+        .agg(F.count("*").alias("n"), F.min("_m").alias("m0"), F.sum(irregular.cast("int")).alias("bad"))
+        .collect(),
+        key=lambda r: r["_b"],
+    )
+    if any(r["bad"] for r in blocks):
+        return False
+    rows, before = [], 0
+    for r in blocks:
+        rows.append((r["_b"], before - r["m0"]))
+        before += r["n"]
+    shift = session.createDataFrame(rows, "_b long, _shift long")
+    fields = F.from_csv(
+        "value", ", ".join(f"c{i} STRING" for i in range(columns)), {"sep": delimiter, "quote": '"', "escape": '"'}
+    )
+    numbered = text.join(F.broadcast(shift), "_b").select(
+        (F.col("_m") + F.col("_shift") + 1).alias("_line"), fields.alias("r")
+    )
+    records = numbered.where("_line > 1").select("_line", *[F.col(f"r.c{i}").alias(f"c{i}") for i in range(columns)])
+    records.createOrReplaceTempView("_landing")
+    return True
 
 
 class SparkStager:
-    """Stages Parquet landing files on Spark for ``ingestion.loader.Ingestor`` (``_stg`` comes back as Parquet)."""
+    """Stages landing files on Spark for ``ingestion.loader.Ingestor`` (``_stg`` comes back as Parquet).
 
-    formats = frozenset({"parquet"})
+    Parquet files are read by Spark as they are. A CSV file is read as text lines numbered in file order; it is
+    staged on Spark only when every line is one well-formed record (quoted fields closed on their line, the
+    header's number of fields, valid UTF-8, shorter than DuckDB's line limit): otherwise ``stage`` returns False
+    and DuckDB's reader, which accounts for every irregular line, loads the file.
+    """
+
+    formats = frozenset({"parquet", "csv"})
 
     def __init__(self, session: Callable[[], SparkSession], staging_dir: Path) -> None:
-        """``session`` is called on the first file Spark takes: a run without Parquet files starts no JVM."""
+        """``session`` is called on the first file Spark takes: a run without such files starts no JVM."""
         self._session = session
         self.staging_dir = Path(staging_dir)
+        self.staged: list[Path] = []  # files whose row rules ran on Spark, in order
+        self.handed_back: list[Path] = []  # CSV files left to DuckDB's reader (an irregular line)
 
     def stage(
         self,
         con: duckdb.DuckDBPyConnection,
         stage: Stage,
         path: Path,
+        fmt: str,
         raw: Raw,
         positions: dict[str, str],
         raw_types: dict[str, str],
         key: tuple[str, ...],
-    ) -> None:
-        """Create DuckDB temp table ``_stg`` for ``path`` as ``Stage.stage_sql`` would, computed on Spark."""
-        sql = render_stage(stage.stage_sql(raw.sql, positions, raw_types, key, hashes=False), raw_types)
+    ) -> bool:
+        """Create DuckDB temp table ``_stg`` for ``path`` as ``Stage.stage_sql`` would, computed on Spark; False
+        (nothing created) for a CSV file with an irregular line."""
+        sql, used = render_stage(stage.stage_sql(raw.sql, positions, raw_types, key, hashes=False), raw_types)
         java, guard = strptime_pattern(
             stage.src.timestamp_format or "%Y-%m-%dT%H:%M:%S", f"sources.{stage.source}.timestamp_format"
         )
         values = {**stage.params(), **raw.params, "ts_java": java, "ts_guard": guard}
-        used = _placeholders(sql)
         missing = sorted(used - values.keys())
         if missing:
             raise SparkIngestError(f"staging statement parameters without a value: {missing}")
-        session = self._session()
-        landing = session.read.parquet(str(path))
-        landing.selectExpr("*", "_metadata.row_index as file_row_number").createOrReplaceTempView("_landing")
+        try:
+            session = self._session()
+        except Exception as exc:  # no pyspark, no Java, no cluster: the run fails, no file is rejected
+            raise StagerUnavailable(f"engine: spark could not start a Spark session: {exc}") from exc
         out = self.staging_dir / f"stage-{uuid.uuid4().hex}"
         try:
+            if fmt == "csv":
+                if not _csv_lines(session, path, raw.params["delimiter"], raw.params["columns"]):
+                    self.handed_back.append(path)
+                    return False
+            else:
+                landing = session.read.parquet(str(path))
+                landing.selectExpr("*", "_metadata.row_index as file_row_number").createOrReplaceTempView("_landing")
             session.sql(sql, args=spark_args(values, used)).write.parquet(str(out))
             self._load(con, stage, out, key)
+            self.staged.append(path)
+            return True
+        except Exception as exc:
+            if _engine_failure(exc):
+                raise StagerUnavailable(f"the Spark session failed while staging {path.name}: {exc}") from exc
+            raise  # the file's own problem (unreadable for Spark): rejected, named, like any reader error
         finally:
-            session.catalog.dropTempView("_landing")
+            with contextlib.suppress(Exception):  # a session that went away has no view to drop
+                session.catalog.dropTempView("_landing")
             shutil.rmtree(out, ignore_errors=True)
 
     @staticmethod

@@ -53,6 +53,7 @@ from ingestion.readers import (
     Raw,
     csv_header,
     describe_parquet,
+    empty_rejects,
     map_columns,
     q,
     read_csv,
@@ -90,9 +91,16 @@ def safe_error(exc: BaseException) -> str:
     return _QUOTED.sub("…", first)[:300]
 
 
+class StagerUnavailable(RuntimeError):
+    """The stager itself failed (its engine did not start or went away), not the file: the run fails and is
+    retried, instead of the file being recorded as rejected (which would keep it out until it changes)."""
+
+
 class Stager(Protocol):
     """Stages a file's rows elsewhere (``engines.spark_ingest.SparkStager``): creates ``_stg`` as
-    ``Stage.stage_sql`` would, for the formats it names."""
+    ``Stage.stage_sql`` would, for the formats it names. ``raw`` is the records as DuckDB would read them
+    (for CSV: ``raw.params`` give the delimiter and column count, the stager reads the lines itself). Returns
+    False, having created nothing, for a file it leaves to DuckDB (a CSV file with an irregular line)."""
 
     formats: frozenset[str]
 
@@ -101,11 +109,16 @@ class Stager(Protocol):
         con: duckdb.DuckDBPyConnection,
         stage: Stage,
         path: Path,
+        fmt: str,
         raw: Raw,
         positions: dict[str, str],
         raw_types: dict[str, str],
         key: tuple[str, ...],
-    ) -> None: ...
+    ) -> bool: ...
+
+
+# ``_read``'s relation for a file whose rows a stager already staged into ``_stg``.
+_STAGED = Raw("_stg")
 
 
 class Ingestor:
@@ -153,7 +166,7 @@ class Ingestor:
         rel = path.resolve().relative_to(self.settings.landing_dir.resolve()).as_posix()
         try:
             return self._ingest(path, rel)
-        except (KeyboardInterrupt, SystemExit):
+        except (KeyboardInterrupt, SystemExit, StagerUnavailable):
             raise
         except Exception as exc:  # no property of one file may fail the run
             return self._reject(FileResult(self.source, rel, "", 0, "unknown", "rejected"), exc)
@@ -190,17 +203,20 @@ class Ingestor:
             return self._record(res)
         res = FileResult(self.source, rel, digest, size, fmt, "loaded")
         try:
-            # Read into temp tables before the transaction: row ids then count from 0 in file order.
+            # Read into temp tables before the transaction: row ids then count from 0 in file order (a
+            # stager, which may hand the file back to DuckDB's reader, stages before it too).
             mapping, raw = self._read(path, fmt, res, scan)
             self.con.execute("begin transaction")
             try:
                 forget(self.con, self.source, rel)
-                self._load(path, rel, mapping, raw, res)
+                self._load(rel, mapping, raw, res)
                 write_manifest(self.con, res, self.run_id, self.run_ts, self.fingerprint)
                 self.con.execute("commit")
             except BaseException:  # never leave the connection inside a half-done file
                 self._rollback()
                 raise
+        except StagerUnavailable:  # not the file's fault: the run fails (and is retried), the file stays unseen
+            raise
         except Exception as exc:  # rejected whole, named, and the run goes on
             return self._reject(FileResult(self.source, rel, digest, size, fmt, "rejected", warnings=res.warnings), exc)
         return res
@@ -244,6 +260,13 @@ class Ingestor:
             header = csv_header(path, self.src.delimiter)
             mapping = map_columns(header, contract, self.src, self.src.delimiter)
             res.warnings.extend(mapping.warnings)
+            # Elsewhere only when every line is a record (no blank line): DuckDB's reader accounts for the rest.
+            if self._takes("csv") and scan.counts is not None and not scan.counts.has_blank:
+                lines = Raw("_landing", {"delimiter": self.src.delimiter, "columns": len(header)})
+                types = {"_line": "BIGINT", **{f"c{i}": "VARCHAR" for i in range(len(header))}}
+                if self._stage_elsewhere(path, fmt, lines, mapping, types):
+                    empty_rejects(con)
+                    return mapping, _STAGED
             raw, warns = read_csv(con, path, self.src.delimiter, header, scan.counts)
             res.warnings.extend(warns)
         elif fmt == "parquet":
@@ -251,22 +274,32 @@ class Ingestor:
             mapping = map_columns(list(described), contract, self.src, None)
             res.warnings.extend(mapping.warnings)
             raw = read_parquet(con, path, contract, mapping, described)
+            if self._takes("parquet") and self._stage_elsewhere(path, fmt, raw, mapping, self._raw_types(raw)):
+                return mapping, _STAGED
         else:
             mapping, raw, warns = read_jsonl(con, path, contract, self.src)
             res.warnings.extend(warns)
         return mapping, raw
 
-    def _load(self, path: Path, rel: str, mapping: Mapping, raw: Raw, res: FileResult) -> None:
+    def _takes(self, fmt: str) -> bool:
+        return self.stager is not None and fmt in self.stager.formats
+
+    def _stage_elsewhere(self, path: Path, fmt: str, raw: Raw, mapping: Mapping, raw_types: dict[str, str]) -> bool:
+        assert self.stager is not None
+        key = tuple(self.contract.primary_key)
+        return self.stager.stage(self.con, self.stage, path, fmt, raw, mapping.positions, raw_types, key)
+
+    def _raw_types(self, raw: Raw) -> dict[str, str]:
+        rows = self.con.execute(f"describe select * from {raw.sql}", raw.params).fetchall()
+        return {r[0]: str(r[1]).upper() for r in rows}
+
+    def _load(self, rel: str, mapping: Mapping, raw: Raw, res: FileResult) -> None:
         """Stage, quarantine, set aside duplicates and conflicts, insert (inside the file's transaction)."""
         con = self.con
-        raw_types = {
-            r[0]: str(r[1]).upper() for r in con.execute(f"describe select * from {raw.sql}", raw.params).fetchall()
-        }
-        key = tuple(self.contract.primary_key)
-        if self.stager is not None and res.format in self.stager.formats:
-            self.stager.stage(con, self.stage, path, raw, mapping.positions, raw_types, key)
-        else:
-            sql = self.stage.stage_sql(raw.sql, mapping.positions, raw_types, key)
+        if raw is not _STAGED:
+            sql = self.stage.stage_sql(
+                raw.sql, mapping.positions, self._raw_types(raw), tuple(self.contract.primary_key)
+            )
             con.execute(sql, bind(sql, {**self.stage.params(), **raw.params}))
         good_rows = int(con.execute("select count(*) from _stg").fetchall()[0][0])
         extra = None if res.format == "jsonl" else mapping.extra  # a line that is not JSON may hold any key

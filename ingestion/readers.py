@@ -123,7 +123,8 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Non
         con.unregister("_arrow_in")
 
 
-def _empty_rejects(con: duckdb.DuckDBPyConnection) -> None:
+def empty_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    """``_rej`` without rows: a file whose reader found no bad line (or whose lines are checked elsewhere)."""
     # Plain DDL: registering an Arrow table costs the first import of DuckDB's Arrow bridge (~1 s).
     con.execute("create or replace temp table _rej (line bigint, column_name varchar, reason varchar, text varchar)")
 
@@ -311,7 +312,7 @@ def read_parquet(
         bad_col = "case " + " ".join(f"when {cond} then $raw_bad_{i}" for i, (_, cond, _) in enumerate(bad)) + " end"
         bad_val = "case " + " ".join(f"when {cond} then {v}" for _, cond, v in bad) + " end"
         bad_reason = "case " + " ".join(f"when {cond} then $raw_fractional" for _, cond, _ in bad) + " end"
-    _empty_rejects(con)
+    empty_rejects(con)
     return Raw(
         f"""(select file_row_number + 1 as _line{"".join(", " + s for s in sel)},
                {bad_col} as _bad_col, {bad_reason} as _bad_reason, {bad_val} as _bad_value

@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from engines.spark import SparkUnavailableError
 from engines.spark_ingest import SparkIngestError, SparkStager, render_stage, strptime_pattern
-from ingestion.loader import ensure_schema, ingest_source
+from ingestion.loader import StagerUnavailable, ensure_schema, ingest_source
 from segments.config import Settings, settings_from_dict
 from tests.spark_helpers import _session
 
@@ -129,6 +130,39 @@ def _browsing_table() -> pa.Table:
     )
 
 
+# CSV: numbers are text here. Each line a planted case (order_id, line_id, customer_id, order_ts, amount,
+# quantity); the first value of a case is the line's order id.
+CSV_LINES = [
+    "order_id,line_id,customer_id,order_ts,amount,quantity",
+    "k1,1,c1,2026-11-01 10:00:00,12.50,2",  # good
+    "k2,1,c2,2026-11-01 10:00:00,1_000,",  # DuckDB's cast alone reads '1_000'
+    "k3,1,c3,2026-11-01 10:00:00,١٢,",  # Spark's cast alone reads Arabic-Indic digits
+    "k4,3.0,c4,2026-11-01 10:00:00,1e2,",  # integer '3.0' (Spark's cast refuses the point); exponent
+    "k5,0x10,c5,2026-11-01 10:00:00,5,",  # hex integer
+    'k6,1,c6,2026-11-01 10:00:00,"1,5",',  # quoted comma in a number
+    "k7,1,c7,2026-11-01 10:00:00,¥12,",  # currency symbol
+    "k8,1,c8,2026-11-01 10:00:00,1.234,",  # precision
+    "k9,1,c9,2026-11-01 10:00:00,.5,+2",  # '.5'; '+2'
+    "k10,1,c10,2026-11-01 10:00:00,5.,1.5",  # '5.'; fractional quantity
+    "k11,1,c11,2026-11-01 10:00:00,inf,",  # not a number
+    'k12,1,"c12 ""q""",2026-11-01 10:00:00,5,',  # doubled quotes inside a quoted field
+    "k13,1,\u3000c13,2026-11-01 10:00:00, 5 ,",  # white space at the edges
+    "k14,,c14,2026-11-01 10:00:00,5,",  # empty line id: default 1
+    "k15,1,,2026-11-01 10:00:00,5,",  # missing customer
+    "k16,1,c16,2026-11-01 10:00:00,99999999999999999.99,",  # too many digits
+    "k1,1,c1,2026-11-01 10:00:00,12.50,2",  # exact duplicate of line 2
+]
+# Lines DuckDB's reader alone accounts for: Spark hands the file back, and it loads as on DuckDB.
+IRREGULAR_LINES = [
+    "order_id,line_id,customer_id,order_ts,amount,quantity",
+    "m1,1,c1,2026-11-01 10:00:00,5,1",
+    'm2,1,"c2 with a',  # a quoted line break: one record over two lines
+    'line break",2026-11-01 10:00:00,5,1',
+    "m3,1,c3,2026-11-01 10:00:00,5",  # one field short
+    "m4,1,c4,2026-11-01 10:00:00,5,1,extra",  # one field too many
+]
+
+
 def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:
     """Every table a load writes, without the columns that name the run (its id and wall-clock time)."""
     out = {}
@@ -184,9 +218,14 @@ def both_engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, An
     pq.write_table(_order_text_table(), landing / "orders" / "text.parquet")
     pq.write_table(_order_native_table(), landing / "orders" / "native.parquet")
     pq.write_table(_browsing_table(), landing / "browsing" / "events.parquet")
+    (landing / "orders" / "text.csv").write_text("\r\n".join(CSV_LINES) + "\r\n", encoding="utf-8")
+    (landing / "orders" / "irregular.csv").write_text("\n".join(IRREGULAR_LINES) + "\n", encoding="utf-8")
     settings = _settings(root)
     duck = _ingest(settings, root / "duck.duckdb", None)
-    spark = _ingest(settings, root / "spark.duckdb", SparkStager(_session, root / "staging"))
+    stager = SparkStager(_session, root / "staging")
+    spark = _ingest(settings, root / "spark.duckdb", stager)
+    assert sorted(p.name for p in stager.staged) == ["events.parquet", "native.parquet", "text.csv", "text.parquet"]
+    assert [p.name for p in stager.handed_back] == ["irregular.csv"]
     return duck, spark
 
 
@@ -230,12 +269,22 @@ def test_planted_lines_end_where_worked_out_by_hand(both_engines):
         ("text.parquet", 33): ("order_id,line_id", "duplicate_key"),
         ("text.parquet", 34): ("order_id,line_id", "duplicate_key"),
         ("text.parquet", 35): ("quantity", "max"),
+        **{("text.csv", n): ("amount", "type") for n in (3, 4, 7, 8, 12, 17)},  # 1_000, ١٢, 1,5, ¥12, inf, 17 digits
+        ("text.csv", 6): ("line_id", "type"),  # 0x10
+        ("text.csv", 9): ("amount", "precision"),
+        ("text.csv", 11): ("quantity", "type"),  # 1.5
+        ("text.csv", 16): ("customer_id", "required"),
+        ("irregular.csv", 5): (None, "parse"),  # DuckDB's reader: one field short
+        ("irregular.csv", 6): (None, "parse"),
     }
     # orders columns: order_id, line_id, customer_id, order_ts, order_date, amount, quantity, unit_price, status
     loaded = {r[0]: r for r in spark["orders"]}
-    assert sorted(loaded) == sorted(
-        ["101", "o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8", "o17", "o19", "o25", "o27", "o34", "o35", "o36"]
-    )
+    parquet_loaded = ["101", "o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8", "o17", "o19", "o25", "o27", "o34"]
+    assert sorted(loaded) == sorted([*parquet_loaded, "o35", "o36", "k1", "k4", "k9", "k12", "k13", "k14", "m1", "m2"])
+    assert (loaded["k4"][1], loaded["k4"][5]) == (3, Decimal("100.00"))  # '3.0' and '1e2'
+    assert (loaded["k9"][5], loaded["k9"][6]) == (Decimal("0.50"), 2)  # '.5' and '+2'
+    assert loaded["k12"][2] == 'c12 "q"' and loaded["k13"][2] == "c13" and loaded["k14"][1] == 1
+    assert loaded["m2"][2] == "c2 with a\nline break"  # the quoted line break, read by DuckDB
     ts = {k: r[3] for k, r in loaded.items()}
     assert ts["o1"] == datetime(2026, 11, 1, 15)  # 10:00 in New York (EST, UTC-5)
     assert ts["o2"] == datetime(2026, 1, 5, 6, 2, 3)  # one-digit fields read as the format's
@@ -251,6 +300,8 @@ def test_planted_lines_end_where_worked_out_by_hand(both_engines):
         "browsing/events.parquet": (4, 1, 2, 1),
         "orders/native.parquet": (5, 1, 4, 0),
         "orders/text.parquet": (40, 15, 24, 1),
+        "orders/text.csv": (17, 6, 10, 1),
+        "orders/irregular.csv": (4, 2, 2, 0),
     }
 
 
@@ -261,7 +312,9 @@ def test_rendered_statement_has_no_duckdb_only_function_left():
     stage = Stage(load_contract("orders"), _settings(Path("/nonexistent")), "orders", RUN_TS)
     positions = {"order_id": "c0", "customer_id": "c1", "order_ts": "c2", "amount": "c3"}
     types = {"c0": "VARCHAR", "c1": "VARCHAR", "c2": "VARCHAR", "c3": "DOUBLE"}
-    text = render_stage(stage.stage_sql("_raw", positions, types, hashes=False), types).lower()
+    text, names = render_stage(stage.stage_sql("_raw", positions, types, hashes=False), types)
+    text = text.lower()
+    assert {"ts_java", "ts_guard", "src_tz", "zones", "rule_columns", "earliest", "run_ts"} <= names
     for name in ("try_strptime", "timezone(", "regexp_full_match", "isfinite", "list_contains", "hash(", "$ts_"):
         assert name not in text, name
     assert ":ts_java" in text and ":rule_columns" in text  # values stay bound
@@ -276,3 +329,21 @@ def test_strptime_formats_become_java_patterns_and_guards():
     assert strptime_pattern("%d/%m/%YT%H%M")[0] == "d/M/y'T'Hm"
     with pytest.raises(SparkIngestError, match=r"sources\.orders\.timestamp_format: %b is not supported"):
         strptime_pattern("%d %b %Y", "sources.orders.timestamp_format")
+
+
+def test_a_stager_that_cannot_start_fails_the_run_and_rejects_no_file(tmp_path: Path):
+    (tmp_path / "landing" / "orders").mkdir(parents=True)
+    pq.write_table(_order_text_table().slice(0, 3), tmp_path / "landing" / "orders" / "a.parquet")
+    settings = _settings(tmp_path)
+
+    def no_session() -> Any:
+        raise SparkUnavailableError("could not start Spark (no Java)")
+
+    con = duckdb.connect()
+    ensure_schema(con)
+    with pytest.raises(StagerUnavailable, match="could not start a Spark session"):
+        ingest_source(con, settings, "orders", run_id="r", run_ts=RUN_TS, stager=SparkStager(no_session, tmp_path))
+    # Nothing recorded: the file is not "rejected" (which would keep it out until it changes) and loads next run.
+    assert con.execute("select count(*) from ingest_manifest").fetchall() == [(0,)]
+    report = ingest_source(con, settings, "orders", run_id="r2", run_ts=RUN_TS)
+    assert [(f.status, f.rows_loaded) for f in report.files] == [("loaded", 3)]

@@ -76,6 +76,7 @@ def test_pipeline_on_spark_publishes_the_same_tables(tmp_path: Path) -> None:
             name,
         )
     assert (tmp_path / "spark" / "spark_staging").is_dir()  # the Spark path really ran
+    assert (tmp_path / "spark" / "spark_staging" / "ingest" / "browsing").is_dir()  # browsing's rules on Spark
     schemas, spark_schemas = _schemas(tmp_path / "duckdb"), _schemas(tmp_path / "spark")
     assert sorted(spark_schemas) == sorted(schemas) and len(schemas) >= 2  # history partition and current set
     for name, schema in schemas.items():
