@@ -80,7 +80,9 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
                 "accounting_balanced": all(f.balanced for f in report.files),
                 # engine: spark runs the row rules of Parquet files on Spark (docs/scale-out.md)
                 "files_staged_on_spark": len(stager.staged) if stager is not None else 0,
-                "csv_files_left_to_duckdb": len(stager.handed_back) if stager is not None else 0,
+                "files_left_to_duckdb": dg.MetadataValue.json(
+                    [{"file": f.name, "why": why} for f, why in stager.handed_back] if stager is not None else []
+                ),
                 "files": markdown_table(processed, FILE_COLUMNS),
             }
         )

@@ -42,7 +42,7 @@ import duckdb
 from sqlglot import exp
 
 from engines.sql import parse
-from ingestion.loader import StagerUnavailable
+from ingestion.loader import StagerUnavailable, safe_error
 from ingestion.quarantine import bind
 from ingestion.readers import Raw, q
 from ingestion.rules import Stage
@@ -50,8 +50,8 @@ from ingestion.rules import Stage
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-# strptime directive -> (Java pattern letter, digits the text may have there). DuckDB reads %Y with 1-4 digits
-# and the others with 1-2 (or 1-6 for fractions); Java's single letters take any number, so the guard bounds them.
+# strptime directive -> (Java pattern letter, digits the text may have there). DuckDB reads %Y with 1-4 digits,
+# %f with 1-6 and the others with 1-2; Java's single letters take any number, so the guard bounds them.
 _DIRECTIVES: dict[str, tuple[str, str]] = {
     "Y": ("y", "[0-9]{1,4}"),
     "m": ("M", "[0-9]{1,2}"),
@@ -59,43 +59,55 @@ _DIRECTIVES: dict[str, tuple[str, str]] = {
     "H": ("H", "[0-9]{1,2}"),
     "M": ("m", "[0-9]{1,2}"),
     "S": ("s", "[0-9]{1,2}"),
-    "f": ("SSSSSS", "[0-9]{6}"),
+    "f": ("SSSSSS", "[0-9]{1,6}"),
 }
-_SPACES = "[ \t\n\f\r]"
+_SPACES = r"[ \t\n\f\r]"
 
 
 class SparkIngestError(ValueError):
-    """A setting the Spark staging cannot honour; the message names the config key."""
+    """A statement or setting the Spark staging cannot render; the file's rows are staged by DuckDB instead."""
 
 
 def strptime_pattern(fmt: str, key: str = "timestamp_format") -> tuple[str, str]:
-    """``fmt`` (strptime) as a Java date-time pattern and the regular expression of texts it may parse."""
-    java, guard, i = [], [], 0
+    """``fmt`` (strptime) as a Java date-time pattern and the regular expression of texts it may parse.
+
+    Every character that is not a directive is quoted (Java gives ``[``, ``#``, ``{`` meanings); white-space
+    runs read as one space (texts are collapsed alike). Directives that touch (``%Y%m%d``) have no digit count
+    Java and DuckDB split alike, and are refused, as are directives other than ``%Y %m %d %H %M %S %f``.
+    """
+    java, guard, i, directive_before = [], [], 0, False
+    fmt = re.sub(f"{_SPACES}+", " ", fmt)
     while i < len(fmt):
         ch = fmt[i]
         if ch == "%":
             directive = fmt[i + 1 : i + 2]
             if directive not in _DIRECTIVES:
                 raise SparkIngestError(
-                    f"{key}: %{directive} is not supported with engine: spark "
-                    f"(supported: {', '.join('%' + d for d in _DIRECTIVES)}); ISO 8601 texts are read without a format"
+                    f"{key}: %{directive} is not read on Spark (only {' '.join('%' + d for d in _DIRECTIVES)})"
                 )
+            if directive_before:
+                raise SparkIngestError(f"{key}: directives without a separator ({fmt!r}) are not read on Spark")
             letter, digits = _DIRECTIVES[directive]
             java.append(letter)
             guard.append(digits)
+            directive_before = True
             i += 2
             continue
-        if ch in " \t":
+        directive_before = False
+        if ch == " ":
             java.append(" ")
             guard.append(f"{_SPACES}+")
-        elif ch.isalpha() or ch == "'":
-            java.append("''" if ch == "'" else f"'{ch}'")
-            guard.append(re.escape(ch))
         else:
-            java.append(ch)
+            java.append("''" if ch == "'" else f"'{ch}'")
             guard.append(re.escape(ch))
         i += 1
     return "".join(java), "^" + "".join(guard) + r"\z"
+
+
+def _text_types(schema: Any) -> dict[str, str]:
+    """DuckDB's names for the Spark column types whose text :func:`_as_text` writes as DuckDB does."""
+    names = {"DoubleType": "DOUBLE", "FloatType": "FLOAT", "TimestampType": "TIMESTAMP WITH TIME ZONE"}
+    return {f.name: names[type(f.dataType).__name__] for f in schema.fields if type(f.dataType).__name__ in names}
 
 
 def _fn(name: str, *args: exp.Expression) -> exp.Expression:
@@ -197,7 +209,7 @@ def _rewrite(node: exp.Expression, raw_types: Mapping[str, str]) -> exp.Expressi
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
         return _fn("element_at", _rewrite(node.this, raw_types), _rewrite(node.expressions[0], raw_types))
     if isinstance(node, exp.Trunc) and node.args.get("decimals") is None:
-        return exp.TryCast(this=_rewrite(node.this, raw_types), to=exp.DataType.build("bigint"))
+        return exp.TryCast(this=_rewrite(node.this, raw_types), to=exp.DataType.build("bigint"), safe=True)
     if isinstance(node, exp.TryCast) and node.to.this == exp.DataType.Type.TIMESTAMPTZ:
         # Spark reads an offset only after seconds: '10:00+08:00' -> '10:00:00+08:00'.
         text = exp.RegexpReplace(
@@ -205,7 +217,7 @@ def _rewrite(node: exp.Expression, raw_types: Mapping[str, str]) -> exp.Expressi
             expression=exp.Literal.string(r"^([0-9-]+[T ][0-9]{1,2}:[0-9]{1,2})([zZ+-])"),
             replacement=exp.Literal.string("$1:00$2"),
         )
-        return exp.TryCast(this=text, to=exp.DataType.build("timestamp", dialect="spark"))
+        return exp.TryCast(this=text, to=exp.DataType.build("timestamp", dialect="spark"), safe=True)
     if (
         isinstance(node, exp.Table)
         and isinstance(node.this, exp.Expression)
@@ -332,7 +344,7 @@ class SparkStager:
         self._session = session
         self.staging_dir = Path(staging_dir)
         self.staged: list[Path] = []  # files whose row rules ran on Spark, in order
-        self.handed_back: list[Path] = []  # CSV files left to DuckDB's reader (an irregular line)
+        self.handed_back: list[tuple[Path, str]] = []  # files left to DuckDB, and why
 
     def stage(
         self,
@@ -344,42 +356,51 @@ class SparkStager:
         positions: dict[str, str],
         raw_types: dict[str, str],
         key: tuple[str, ...],
-    ) -> bool:
-        """Create DuckDB temp table ``_stg`` for ``path`` as ``Stage.stage_sql`` would, computed on Spark; False
-        (nothing created) for a CSV file with an irregular line."""
-        sql, used = render_stage(stage.stage_sql(raw.sql, positions, raw_types, key, hashes=False), raw_types)
-        java, guard = strptime_pattern(
-            stage.src.timestamp_format or "%Y-%m-%dT%H:%M:%S", f"sources.{stage.source}.timestamp_format"
-        )
-        values = {**stage.params(), **raw.params, "ts_java": java, "ts_guard": guard}
-        missing = sorted(used - values.keys())
-        if missing:
-            raise SparkIngestError(f"staging statement parameters without a value: {missing}")
+    ) -> str | None:
+        """Create DuckDB temp table ``_stg`` for ``path`` as ``Stage.stage_sql`` would, computed on Spark.
+
+        None when staged. Otherwise why the file is left to DuckDB, having created nothing: a CSV line that is
+        not one record, a timestamp format Java cannot read alike, a file Spark cannot read (nanosecond
+        timestamps), any other error of the file's. A failing session raises ``StagerUnavailable`` instead.
+        """
         try:
             session = self._session()
         except Exception as exc:  # no pyspark, no Java, no cluster: the run fails, no file is rejected
             raise StagerUnavailable(f"engine: spark could not start a Spark session: {exc}") from exc
         out = self.staging_dir / f"stage-{uuid.uuid4().hex}"
         try:
+            java, guard = strptime_pattern(
+                stage.src.timestamp_format or "%Y-%m-%dT%H:%M:%S", f"sources.{stage.source}.timestamp_format"
+            )
+            types = dict(raw_types)
             if fmt == "csv":
                 if not _csv_lines(session, path, raw.params["delimiter"], raw.params["columns"]):
-                    self.handed_back.append(path)
-                    return False
+                    return self._hand_back(path, "a line is not one well-formed CSV record (DuckDB's reader names it)")
             else:
                 landing = session.read.parquet(str(path))
+                types = {**_text_types(landing.schema), **raw_types}
                 landing.selectExpr("*", "_metadata.row_index as file_row_number").createOrReplaceTempView("_landing")
+            sql, used = render_stage(stage.stage_sql(raw.sql, positions, raw_types, key, hashes=False), types)
+            values = {**stage.params(), **raw.params, "ts_java": java, "ts_guard": guard}
+            missing = sorted(used - values.keys())
+            if missing:
+                raise SparkIngestError(f"staging statement parameters without a value: {missing}")
             session.sql(sql, args=spark_args(values, used)).write.parquet(str(out))
             self._load(con, stage, out, key)
             self.staged.append(path)
-            return True
+            return None
         except Exception as exc:
             if _engine_failure(exc):
                 raise StagerUnavailable(f"the Spark session failed while staging {path.name}: {exc}") from exc
-            raise  # the file's own problem (unreadable for Spark): rejected, named, like any reader error
+            return self._hand_back(path, f"Spark could not stage it: {safe_error(exc)}")
         finally:
             with contextlib.suppress(Exception):  # a session that went away has no view to drop
                 session.catalog.dropTempView("_landing")
             shutil.rmtree(out, ignore_errors=True)
+
+    def _hand_back(self, path: Path, reason: str) -> str:
+        self.handed_back.append((path, reason))
+        return reason
 
     @staticmethod
     def _load(con: duckdb.DuckDBPyConnection, stage: Stage, out: Path, key: tuple[str, ...]) -> None:

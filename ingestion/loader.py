@@ -100,7 +100,8 @@ class Stager(Protocol):
     """Stages a file's rows elsewhere (``engines.spark_ingest.SparkStager``): creates ``_stg`` as
     ``Stage.stage_sql`` would, for the formats it names. ``raw`` is the records as DuckDB would read them
     (for CSV: ``raw.params`` give the delimiter and column count, the stager reads the lines itself). Returns
-    False, having created nothing, for a file it leaves to DuckDB (a CSV file with an irregular line)."""
+    None when staged, or, having created nothing, why it leaves the file to DuckDB (a CSV file with an
+    irregular line, a file it cannot read); raises ``StagerUnavailable`` when it cannot run at all."""
 
     formats: frozenset[str]
 
@@ -114,7 +115,7 @@ class Stager(Protocol):
         positions: dict[str, str],
         raw_types: dict[str, str],
         key: tuple[str, ...],
-    ) -> bool: ...
+    ) -> str | None: ...
 
 
 # ``_read``'s relation for a file whose rows a stager already staged into ``_stg``.
@@ -285,9 +286,11 @@ class Ingestor:
         return self.stager is not None and fmt in self.stager.formats
 
     def _stage_elsewhere(self, path: Path, fmt: str, raw: Raw, mapping: Mapping, raw_types: dict[str, str]) -> bool:
+        """Whether the stager staged the file. A file it leaves to DuckDB loads exactly as on DuckDB, warnings
+        included (the stager keeps why, for the run's metadata): where the rules ran never changes the result."""
         assert self.stager is not None
         key = tuple(self.contract.primary_key)
-        return self.stager.stage(self.con, self.stage, path, fmt, raw, mapping.positions, raw_types, key)
+        return self.stager.stage(self.con, self.stage, path, fmt, raw, mapping.positions, raw_types, key) is None
 
     def _raw_types(self, raw: Raw) -> dict[str, str]:
         rows = self.con.execute(f"describe select * from {raw.sql}", raw.params).fetchall()

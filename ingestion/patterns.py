@@ -22,6 +22,8 @@ NUMBER_TEXT = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 _ISO_DATE = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
 _ISO_TIME = r"([01]?[0-9]|2[0-3]):[0-5]?[0-9](:[0-5]?[0-9](\.[0-9]+)?)?"
 ISO_TIMESTAMP = rf"{_ISO_DATE}([T ]{_ISO_TIME})?"
-ISO_OFFSET_TIMESTAMP = rf"{_ISO_DATE}[T ]{_ISO_TIME}([zZ]|[+-][0-9]{{2}}(:?[0-9]{{2}}(:[0-9]{{2}})?)?)"
+# Offsets from -18:00 to +18:00, as both engines take them (DuckDB alone reads +08:99 as 09:39).
+_OFFSET = r"([zZ]|[+-]((0[0-9]|1[0-7])(:?[0-5][0-9](:[0-5][0-9])?)?|18(:?00(:00)?)?))"
+ISO_OFFSET_TIMESTAMP = rf"{_ISO_DATE}[T ]{_ISO_TIME}{_OFFSET}"
 UTC_NAMES = ["UTC", "GMT", "UT", "Z", "ZULU", "UCT", "UNIVERSAL", "ETC/UTC", "ETC/GMT"]
 CURRENCY_SYMBOLS = "[¥￥$€£₩₹元]"

@@ -464,15 +464,13 @@ def _iso_cast(x: str) -> str:
 def _typed_number(col: Column, n: str) -> str:
     if col.type == "integer":
         # A plain cast rounds '1.5' to 2; only whole numbers ('3', '-3', '3.0' from float exports) are integers,
-        # cast without their '.0' (Spark's cast refuses a point in an integer).
-        return (
-            f"case when regexp_full_match({n}, '[+-]?[0-9]+(\\.0*)?') "
-            f"then try_cast(regexp_replace({n}, '\\.0*$', '') as {col.sql_type}) end"
-        )
-    typed = f"case when regexp_full_match({n}, '{NUMBER_TEXT}') then try_cast({n} as {col.sql_type}) end"
-    if col.type == "double":
-        return f"case when isfinite({typed}) then {typed} end"
-    return typed
+        # cast without their '.0' (Spark's cast refuses a point in an integer; most texts have none).
+        whole = f"case when contains({n}, '.') then regexp_replace({n}, '\\.0*$', '') else {n} end"
+        return f"case when regexp_full_match({n}, '[+-]?[0-9]+(\\.0*)?') then try_cast({whole} as {col.sql_type}) end"
+    if col.type == "double":  # NUMBER_TEXT has no 'inf'/'nan'; a text may still overflow to infinity
+        cast = f"try_cast({n} as double)"
+        return f"case when regexp_full_match({n}, '{NUMBER_TEXT}') and isfinite({cast}) then {cast} end"
+    return f"case when regexp_full_match({n}, '{NUMBER_TEXT}') then try_cast({n} as {col.sql_type}) end"
 
 
 def _accepted_values(contract: Contract, settings: Settings) -> dict[str, list[str]]:

@@ -72,6 +72,9 @@ ORDER_ROWS: list[tuple[Any, ...]] = [
     ("o36", 1, "c36", "2026-11-01 10:00:00 UTC", 0.5, None, None),  # UTC name
     ("o37", 1, "c37", "2026-11-01 10:00:00 +08:00", 5.0, None, None),  # space before the offset
     ("o38", 1, "c38", "2026-11-01 10:00:00 Z", 5.0, None, None),  # space before Z
+    ("o39", 1, "c39", "2026-02-30 10:00:00+08:00", 5.0, None, None),  # no such day, with an offset
+    ("o40", 1, "c40", "2026-11-01 10:00:00+08:99", 5.0, None, None),  # no such offset
+    ("o41", 1, "c41", "2026-11-01 10:00:00-18:00", 5.0, None, None),  # the last offset there is
 ]
 
 
@@ -84,11 +87,11 @@ def _order_text_table() -> pa.Table:
 
 
 def _order_native_table() -> pa.Table:
-    """Native Parquet types: naive and zone-aware timestamps, doubles, decimals, float ids, an id in float."""
+    """Native Parquet types: naive and zone-aware timestamps, doubles, decimals, ids exported as DOUBLE."""
     return pa.table(
         {
-            "order_id": pa.array([101.0, 102.0, 103.5, None, 105.0], pa.float64()),  # ids exported as DOUBLE
-            "customer_id": ["n1", "n2", "n3", "n4", "n5"],
+            "order_id": pa.array([101.0, 102.0, 103.5, None, 105.0, float("nan")], pa.float64()),
+            "customer_id": ["n1", "n2", "n3", "n4", "n5", "n6"],
             "order_ts": pa.array(
                 [
                     datetime(2026, 11, 1, 10),
@@ -96,15 +99,28 @@ def _order_native_table() -> pa.Table:
                     datetime(2026, 11, 1, 1, 30),
                     None,
                     datetime(2026, 11, 2),
+                    datetime(2026, 11, 2),
                 ],
                 pa.timestamp("us"),
             ),
-            "amount": pa.array([12.5, 0.1 + 0.2, 3.0, 4.0, 1e20], pa.float64()),
+            "amount": pa.array([12.5, 0.1 + 0.2, 3.0, 4.0, 1e20, 1.0], pa.float64()),
             "unit_price": pa.array(
-                [Decimal("1.20"), None, Decimal("-1.00"), None, Decimal("2.00")], pa.decimal128(10, 2)
+                [Decimal("1.20"), None, Decimal("-1.00"), None, Decimal("2.00"), None], pa.decimal128(10, 2)
             ),
-            "quantity": pa.array([1, 2, None, 4, 5], pa.int32()),
-            "paid_ts": pa.array([datetime(2026, 11, 1, 10)] * 5, pa.timestamp("us", tz="UTC")),
+            "quantity": pa.array([1, 2, None, 4, 5, 6], pa.int32()),
+            "paid_ts": pa.array([datetime(2026, 11, 1, 10)] * 6, pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def _order_nanos_table() -> pa.Table:
+    """Nanosecond timestamps (pandas' default): Spark does not read them, so DuckDB stages this file."""
+    return pa.table(
+        {
+            "order_id": ["q1", "q2"],
+            "customer_id": ["c1", "c2"],
+            "order_ts": pa.array([datetime(2026, 11, 1, 10), datetime(2026, 3, 8, 2, 30)], pa.timestamp("ns")),
+            "amount": pa.array([Decimal("1.00"), Decimal("2.00")], pa.decimal128(10, 2)),
         }
     )
 
@@ -217,6 +233,7 @@ def both_engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, An
     (landing / "browsing").mkdir()
     pq.write_table(_order_text_table(), landing / "orders" / "text.parquet")
     pq.write_table(_order_native_table(), landing / "orders" / "native.parquet")
+    pq.write_table(_order_nanos_table(), landing / "orders" / "nanos.parquet", coerce_timestamps=None)
     pq.write_table(_browsing_table(), landing / "browsing" / "events.parquet")
     (landing / "orders" / "text.csv").write_text("\r\n".join(CSV_LINES) + "\r\n", encoding="utf-8")
     (landing / "orders" / "irregular.csv").write_text("\n".join(IRREGULAR_LINES) + "\n", encoding="utf-8")
@@ -225,7 +242,7 @@ def both_engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, An
     stager = SparkStager(_session, root / "staging")
     spark = _ingest(settings, root / "spark.duckdb", stager)
     assert sorted(p.name for p in stager.staged) == ["events.parquet", "native.parquet", "text.csv", "text.parquet"]
-    assert [p.name for p in stager.handed_back] == ["irregular.csv"]
+    assert [p.name for p, _ in stager.handed_back] == ["irregular.csv", "nanos.parquet"]
     return duck, spark
 
 
@@ -257,7 +274,9 @@ def test_planted_lines_end_where_worked_out_by_hand(both_engines):
         ("native.parquet", 3): ("order_id", "reader"),  # 103.5 is not an id
         ("native.parquet", 4): ("order_id", "required"),
         ("native.parquet", 5): ("amount", "type"),  # 1e20 does not fit DECIMAL(18,2)
-        **{("text.parquet", n): ("order_ts", "type") for n in (9, 10, 11, 12, 13, 14, 15, 16, 30, 39, 40)},
+        ("native.parquet", 6): ("order_id", "reader"),  # NaN is not an id
+        ("nanos.parquet", 2): ("order_ts", "type"),  # the New York gap, found by DuckDB's staging
+        **{("text.parquet", n): ("order_ts", "type") for n in (9, 10, 11, 12, 13, 14, 15, 16, 30, 39, 40, 41, 42)},
         ("text.parquet", 18): ("amount", "precision"),
         **{("text.parquet", n): ("amount", "type") for n in (20, 22, 23)},
         ("text.parquet", 21): ("amount", "min"),
@@ -280,7 +299,9 @@ def test_planted_lines_end_where_worked_out_by_hand(both_engines):
     # orders columns: order_id, line_id, customer_id, order_ts, order_date, amount, quantity, unit_price, status
     loaded = {r[0]: r for r in spark["orders"]}
     parquet_loaded = ["101", "o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8", "o17", "o19", "o25", "o27", "o34"]
-    assert sorted(loaded) == sorted([*parquet_loaded, "o35", "o36", "k1", "k4", "k9", "k12", "k13", "k14", "m1", "m2"])
+    assert sorted(loaded) == sorted(
+        [*parquet_loaded, "o35", "o36", "o41", "q1", "k1", "k4", "k9", "k12", "k13", "k14", "m1", "m2"]
+    )
     assert (loaded["k4"][1], loaded["k4"][5]) == (3, Decimal("100.00"))  # '3.0' and '1e2'
     assert (loaded["k9"][5], loaded["k9"][6]) == (Decimal("0.50"), 2)  # '.5' and '+2'
     assert loaded["k12"][2] == 'c12 "q"' and loaded["k13"][2] == "c13" and loaded["k14"][1] == 1
@@ -293,13 +314,15 @@ def test_planted_lines_end_where_worked_out_by_hand(both_engines):
     assert ts["o8"] == datetime(2026, 3, 8, 7, 30)  # a named zone's gap moves forward, as the zone rules say
     assert ts["o34"] == datetime(2026, 11, 1, 15, 0, 0, 500000)
     assert ts["o35"] == ts["o36"] == datetime(2026, 11, 1, 10)  # Z and UTC
+    assert ts["o41"] == datetime(2026, 11, 2, 4)  # 10:00-18:00
     assert loaded["o19"][5] == Decimal("0.30") and loaded["o35"][5] == Decimal("0.00")
     assert loaded["o27"][2] == "c27" and loaded["o27"][8] == "completed"  # Unicode white space trimmed
     manifest = {r[1]: r[6:10] for r in spark["ingest_manifest"]}  # read, loaded, quarantined, duplicates
     assert manifest == {
         "browsing/events.parquet": (4, 1, 2, 1),
-        "orders/native.parquet": (5, 1, 4, 0),
-        "orders/text.parquet": (40, 15, 24, 1),
+        "orders/native.parquet": (6, 1, 5, 0),
+        "orders/nanos.parquet": (2, 1, 1, 0),
+        "orders/text.parquet": (43, 16, 26, 1),
         "orders/text.csv": (17, 6, 10, 1),
         "orders/irregular.csv": (4, 2, 2, 0),
     }
@@ -322,13 +345,15 @@ def test_rendered_statement_has_no_duckdb_only_function_left():
 
 
 def test_strptime_formats_become_java_patterns_and_guards():
-    assert strptime_pattern("%Y-%m-%d %H:%M:%S") == (
-        "y-M-d H:m:s",
-        "^[0-9]{1,4}\\-[0-9]{1,2}\\-[0-9]{1,2}[ \t\n\f\r]+[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}\\z",
-    )
-    assert strptime_pattern("%d/%m/%YT%H%M")[0] == "d/M/y'T'Hm"
-    with pytest.raises(SparkIngestError, match=r"sources\.orders\.timestamp_format: %b is not supported"):
+    java, guard = strptime_pattern("%Y-%m-%d  %H:%M:%S.%f")
+    assert java == "y'-'M'-'d H':'m':'s'.'SSSSSS"  # literals quoted, a space run one space
+    assert guard == r"^[0-9]{1,4}\-[0-9]{1,2}\-[0-9]{1,2}[ \t\n\f\r]+[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}\.[0-9]{1,6}\z"
+    assert strptime_pattern("[%d/%m/%Y]")[0] == "'['d'/'M'/'y']'"  # Java's optional-section brackets quoted
+    assert strptime_pattern("%d'%m")[0] == "d''M"
+    with pytest.raises(SparkIngestError, match=r"sources\.orders\.timestamp_format: %b is not read on Spark"):
         strptime_pattern("%d %b %Y", "sources.orders.timestamp_format")
+    with pytest.raises(SparkIngestError, match="without a separator"):
+        strptime_pattern("%Y%m%d")
 
 
 def test_a_stager_that_cannot_start_fails_the_run_and_rejects_no_file(tmp_path: Path):
