@@ -29,6 +29,12 @@ PINNED_CONF: dict[str, str] = {
 }
 
 
+# The JIT compiles Spark's generated code even where one method is large (the JVM skips methods over 8,000
+# bytes of bytecode by default, and ingestion's staging statement generates such a method: measured 7.8 s
+# -> 4.8 s for 250,000 order lines). A user's own extraJavaOptions replace these.
+JVM_OPTIONS = "-XX:-DontCompileHugeMethods"
+
+
 class SparkUnavailableError(RuntimeError):
     """pyspark or Java is missing; the message says how to install them."""
 
@@ -73,6 +79,8 @@ def spark_session(settings: SparkSettings = SparkSettings()) -> SparkSession:
         "spark.driver.memory": settings.driver_memory,
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.default.parallelism": str(settings.shuffle_partitions),
+        "spark.driver.extraJavaOptions": JVM_OPTIONS,
+        "spark.executor.extraJavaOptions": JVM_OPTIONS,
         **settings.conf,
         **PINNED_CONF,
     }

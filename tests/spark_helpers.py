@@ -6,12 +6,12 @@ import threading
 from typing import Any
 
 from engines.engine import DuckDBEngine, SqlEngine
-from engines.spark import SparkEngine, SparkSettings, spark_session
+from engines.spark import JVM_OPTIONS, SparkEngine, SparkSettings, spark_session
 
 # The JIT's first tier only: tests run many short queries once, where C2 compilation competes with the work
 # for the two cores (measured: session start 14 s -> 8 s, the feature query 12 s -> 8 s warm). Results do
 # not depend on the JIT.
-_TEST_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+_TEST_JVM = f"-XX:TieredStopAtLevel=1 -XX:+UseSerialGC {JVM_OPTIONS}"
 _LOCK = threading.Lock()
 _SESSION: list[Any] = []
 
