@@ -16,8 +16,8 @@ import duckdb
 from assets.resources import SegmentsResource, SparkResource
 from data_contracts.contracts import Contract
 from engines.pipeline import build_features_on_engine, segment_warehouse_features
-from engines.spark_ingest import SparkStager
 from engines.spark_publish import SPARK_WRITTEN, spark_parquet_table, stage_snapshot_table
+from engines.spark_stager import SparkStager
 from features.customer_features import FeatureParams
 from features.incremental import FeatureBuild
 from features.incremental import build_features as build_features_incrementally

@@ -107,7 +107,7 @@ def child(mode: str, work: Path, code: Path) -> None:
         from probe import child_usage
 
         from engines.spark import SparkSettings, spark_session
-        from engines.spark_ingest import SparkStager
+        from engines.spark_stager import SparkStager
 
         session = spark_session(SparkSettings(shuffle_partitions=2))
         session.range(1).collect()

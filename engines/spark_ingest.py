@@ -29,26 +29,17 @@ Patterns are the same text on both engines: the statement uses only what RE2 and
 
 from __future__ import annotations
 
-import contextlib
 import re
-import shutil
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 from sqlglot import exp
 
 from engines.sql import parse
-from ingestion.loader import StagerUnavailable, safe_error
-from ingestion.quarantine import bind
-from ingestion.readers import Raw, q
-from ingestion.rules import Stage
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    pass
 
 # strptime directive -> (Java pattern letter, digits the text may have there). DuckDB reads %Y with 1-4 digits,
 # %f with 1-6 and the others with 1-2; Java's single letters take any number, so the guard bounds them.
@@ -104,7 +95,7 @@ def strptime_pattern(fmt: str, key: str = "timestamp_format") -> tuple[str, str]
     return "".join(java), "^" + "".join(guard) + r"\z"
 
 
-def _text_types(schema: Any) -> dict[str, str]:
+def text_types(schema: Any) -> dict[str, str]:
     """DuckDB's names for the Spark column types whose text :func:`_as_text` writes as DuckDB does."""
     names = {"DoubleType": "DOUBLE", "FloatType": "FLOAT", "TimestampType": "TIMESTAMP WITH TIME ZONE"}
     return {f.name: names[type(f.dataType).__name__] for f in schema.fields if type(f.dataType).__name__ in names}
@@ -262,160 +253,3 @@ def spark_args(values: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
         else:
             out[name] = value
     return out
-
-
-_ENGINE_FAILURES = ("stopped SparkContext", "SparkContext was shut down", "Connection refused", "Answer from Java side")
-
-
-def _engine_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` is the Spark session failing (gateway gone, context stopped), not the file."""
-    kind = type(exc).__name__
-    return kind in ("Py4JNetworkError", "ConnectionRefusedError") or any(m in str(exc) for m in _ENGINE_FAILURES)
-
-
-# DuckDB's reader refuses longer lines (max_line_size, 2 MB); such a file is left to it.
-_MAX_LINE_CHARS = 1_000_000
-
-
-def _csv_field(delimiter: str) -> str:
-    """One CSV field as DuckDB's reader takes it unquestioned: unquoted without quotes or line ends, or quoted
-    with doubled inner quotes."""
-    d = re.escape(delimiter)
-    return f'(?:[^"{d}\\r\\n]*|"(?:[^"]|"")*")'
-
-
-def _csv_lines(session: SparkSession, path: Path, delimiter: str, columns: int) -> bool:
-    """View ``_landing`` (``_line``, ``c0``…) of a CSV file's records, each line numbered as in the file; False
-    when a line is not one well-formed record of ``columns`` fields (then DuckDB reads the file).
-
-    Lines are numbered without a pass through Python: per block of the file (``_metadata.file_block_start``) the
-    lines and the least row id are counted, and a line's number is the lines of the blocks before it plus its
-    row id's distance from its block's least (ids are consecutive within a block).
-    """
-    from pyspark.sql import functions as F
-
-    field = _csv_field(delimiter)
-    pattern = f"^{field}(?:{re.escape(delimiter)}{field}){{{columns - 1}}}\\z"
-    text = session.read.text(str(path)).select(
-        F.col("_metadata.file_block_start").alias("_b"), F.monotonically_increasing_id().alias("_m"), "value"
-    )
-    irregular = ~(
-        F.col("value").rlike(pattern)
-        & ~F.col("value").contains("\ufffd")  # not valid UTF-8: Spark substitutes, DuckDB refuses the line
-        & (F.length("value") <= _MAX_LINE_CHARS)
-    )
-    blocks = sorted(
-        text.groupBy("_b")
-        .agg(F.count("*").alias("n"), F.min("_m").alias("m0"), F.sum(irregular.cast("int")).alias("bad"))
-        .collect(),
-        key=lambda r: r["_b"],
-    )
-    if any(r["bad"] for r in blocks):
-        return False
-    rows, before = [], 0
-    for r in blocks:
-        rows.append((r["_b"], before - r["m0"]))
-        before += r["n"]
-    shift = session.createDataFrame(rows, "_b long, _shift long")
-    fields = F.from_csv(
-        "value", ", ".join(f"c{i} STRING" for i in range(columns)), {"sep": delimiter, "quote": '"', "escape": '"'}
-    )
-    numbered = text.join(F.broadcast(shift), "_b").select(
-        (F.col("_m") + F.col("_shift") + 1).alias("_line"), fields.alias("r")
-    )
-    records = numbered.where("_line > 1").select("_line", *[F.col(f"r.c{i}").alias(f"c{i}") for i in range(columns)])
-    records.createOrReplaceTempView("_landing")
-    return True
-
-
-class SparkStager:
-    """Stages landing files on Spark for ``ingestion.loader.Ingestor`` (``_stg`` comes back as Parquet).
-
-    Parquet files are read by Spark as they are. A CSV file is read as text lines numbered in file order; it is
-    staged on Spark only when every line is one well-formed record (quoted fields closed on their line, the
-    header's number of fields, valid UTF-8, shorter than DuckDB's line limit): otherwise ``stage`` returns False
-    and DuckDB's reader, which accounts for every irregular line, loads the file.
-    """
-
-    formats = frozenset({"parquet", "csv"})
-
-    def __init__(self, session: Callable[[], SparkSession], staging_dir: Path) -> None:
-        """``session`` is called on the first file Spark takes: a run without such files starts no JVM."""
-        self._session = session
-        self.staging_dir = Path(staging_dir)
-        self.staged: list[Path] = []  # files whose row rules ran on Spark, in order
-        self.handed_back: list[tuple[Path, str]] = []  # files left to DuckDB, and why
-
-    def stage(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        stage: Stage,
-        path: Path,
-        fmt: str,
-        raw: Raw,
-        positions: dict[str, str],
-        raw_types: dict[str, str],
-        key: tuple[str, ...],
-    ) -> str | None:
-        """Create DuckDB temp table ``_stg`` for ``path`` as ``Stage.stage_sql`` would, computed on Spark.
-
-        None when staged. Otherwise why the file is left to DuckDB, having created nothing: a CSV line that is
-        not one record, a timestamp format Java cannot read alike, a file Spark cannot read (nanosecond
-        timestamps), any other error of the file's. A failing session raises ``StagerUnavailable`` instead.
-        """
-        try:
-            session = self._session()
-        except Exception as exc:  # no pyspark, no Java, no cluster: the run fails, no file is rejected
-            raise StagerUnavailable(f"engine: spark could not start a Spark session: {exc}") from exc
-        out = self.staging_dir / f"stage-{uuid.uuid4().hex}"
-        try:
-            java, guard = strptime_pattern(
-                stage.src.timestamp_format or "%Y-%m-%dT%H:%M:%S", f"sources.{stage.source}.timestamp_format"
-            )
-            types = dict(raw_types)
-            if fmt == "csv":
-                if not _csv_lines(session, path, raw.params["delimiter"], raw.params["columns"]):
-                    return self._hand_back(path, "a line is not one well-formed CSV record (DuckDB's reader names it)")
-            else:
-                landing = session.read.parquet(str(path))
-                types = {**_text_types(landing.schema), **raw_types}
-                landing.selectExpr("*", "_metadata.row_index as file_row_number").createOrReplaceTempView("_landing")
-            sql, used = render_stage(stage.stage_sql(raw.sql, positions, raw_types, key, hashes=False), types)
-            values = {**stage.params(), **raw.params, "ts_java": java, "ts_guard": guard}
-            missing = sorted(used - values.keys())
-            if missing:
-                raise SparkIngestError(f"staging statement parameters without a value: {missing}")
-            session.sql(sql, args=spark_args(values, used)).write.parquet(str(out))
-            self._load(con, stage, out, key)
-            self.staged.append(path)
-            return None
-        except Exception as exc:
-            if _engine_failure(exc):
-                raise StagerUnavailable(f"the Spark session failed while staging {path.name}: {exc}") from exc
-            return self._hand_back(path, f"Spark could not stage it: {safe_error(exc)}")
-        finally:
-            with contextlib.suppress(Exception):  # a session that went away has no view to drop
-                session.catalog.dropTempView("_landing")
-            shutil.rmtree(out, ignore_errors=True)
-
-    def _hand_back(self, path: Path, reason: str) -> str:
-        self.handed_back.append((path, reason))
-        return reason
-
-    @staticmethod
-    def _load(con: duckdb.DuckDBPyConnection, stage: Stage, out: Path, key: tuple[str, ...]) -> None:
-        """``_stg`` from Spark's files, in the DuckDB path's types, with its row and key hashes."""
-        names = stage.contract.column_names
-        cols = ", ".join(f"cast({q(c.name)} as {c.sql_type}) as {q(c.name)}" for c in stage.contract.columns)
-        hashes = f"hash({', '.join(q(n) for n in names)}) as _h"
-        if key:
-            hashes += f", hash({', '.join(q(n) for n in key)}) as _kh"
-        sql = f"""
-            create or replace temp table _stg as
-            select *, {hashes} from (
-                select cast(_line as bigint) as _line, {cols}, cast(_rule as integer) as _rule,
-                       _qcol, _qval, _qreason, _qcode
-                from read_parquet($stg_files)
-            )
-        """
-        con.execute(sql, bind(sql, {"stg_files": str(out / "*.parquet")}))

@@ -18,6 +18,7 @@ import fnmatch
 import gzip
 import re
 import zlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -96,26 +97,33 @@ class StagerUnavailable(RuntimeError):
     retried, instead of the file being recorded as rejected (which would keep it out until it changes)."""
 
 
+@dataclass(frozen=True)
+class StageInput:
+    """One file for a stager: its records as DuckDB would read them (``raw``; for CSV ``raw.params`` give the
+    delimiter and the number of columns, the stager reads the lines itself) and the staging statement's inputs."""
+
+    path: Path
+    fmt: str
+    raw: Raw
+    positions: dict[str, str]
+    raw_types: dict[str, str]
+    key: tuple[str, ...]
+
+
 class Stager(Protocol):
-    """Stages a file's rows elsewhere (``engines.spark_ingest.SparkStager``): creates ``_stg`` as
-    ``Stage.stage_sql`` would, for the formats it names. ``raw`` is the records as DuckDB would read them
-    (for CSV: ``raw.params`` give the delimiter and column count, the stager reads the lines itself). Returns
-    None when staged, or, having created nothing, why it leaves the file to DuckDB (a CSV file with an
-    irregular line, a file it cannot read); raises ``StagerUnavailable`` when it cannot run at all."""
+    """Stages files' rows elsewhere (``engines.spark_ingest.SparkStager``), for the formats it names."""
 
     formats: frozenset[str]
 
-    def stage(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        stage: Stage,
-        path: Path,
-        fmt: str,
-        raw: Raw,
-        positions: dict[str, str],
-        raw_types: dict[str, str],
-        key: tuple[str, ...],
-    ) -> str | None: ...
+    def prestage(self, con: duckdb.DuckDBPyConnection, stage: Stage, items: list[StageInput]) -> None:
+        """Before a run's first file loads: stage the files the run will load, together where it can."""
+
+    def stage(self, con: duckdb.DuckDBPyConnection, stage: Stage, item: StageInput) -> str | None:
+        """Create ``_stg`` as ``Stage.stage_sql`` would: None when staged, or, having created nothing, why it
+        leaves the file to DuckDB. Raises ``StagerUnavailable`` when it cannot run at all."""
+
+    def finish(self) -> None:
+        """After the run's last file: drop what ``prestage`` kept."""
 
 
 # ``_read``'s relation for a file whose rows a stager already staged into ``_stg``.
@@ -141,6 +149,7 @@ class Ingestor:
     ) -> None:
         self.con = con
         self.stager = stager
+        self._scans: dict[Path, FileScan] = {}  # files hashed by ``_prestage``, for their own pass
         self.settings = settings
         self.source = source
         self.src = settings.sources[source]
@@ -157,7 +166,13 @@ class Ingestor:
         """Ingest every new or changed file (or only ``only``); return accounting, status and reasons."""
         found = discover(self.settings, self.source)
         files = found.files if only is None else [p for p in found.files if p in set(only)]
-        results = [self.ingest_file(p) for p in files]
+        try:
+            if self.stager is not None:
+                self._prestage(files)
+            results = [self.ingest_file(p) for p in files]
+        finally:
+            if self.stager is not None:
+                self.stager.finish()
         n = self.con.execute(f"select count(*) from {q(self.source)}").fetchall()[0][0]
         status, reasons = summarize(self.con, self.source)
         return IngestReport(self.source, results, int(n), found.problems, status, reasons)
@@ -175,8 +190,52 @@ class Ingestor:
             self.con.execute("".join(f"drop table if exists {t};" for t in _TEMP_TABLES))
 
     # ---- steps
+    def _prestage(self, files: list[Path]) -> None:
+        """Hand the stager every file of this run it will stage, before the first loads (one engine job per
+        statement, not per file). Each file is hashed once: its own pass reuses the scan. Anything that goes
+        wrong here is met again, and reported, by the file's own pass."""
+        assert self.stager is not None
+        items = []
+        for path in files:
+            try:
+                scan = self._scans[path] = scan_file(path)
+                rel = path.resolve().relative_to(self.settings.landing_dir.resolve()).as_posix()
+                if previous(self.con, self.source, rel) == (scan.sha256, self.fingerprint):
+                    continue  # unchanged
+                fmt = detect_format(path, self.src.format)
+                if (
+                    self._takes(fmt)
+                    and path.stat().st_size
+                    and not loaded_twin(self.con, self.source, scan.sha256, self.fingerprint, rel)
+                ):
+                    item = self._stage_input(path, fmt, scan)
+                    if item is not None:
+                        items.append(item)
+            except Exception:
+                continue
+        self.con.execute("drop table if exists _rej")
+        if items:
+            self.stager.prestage(self.con, self.stage, items)
+
+    def _stage_input(self, path: Path, fmt: str, scan: FileScan) -> StageInput | None:
+        """What a stager needs for ``path`` (None: the file is DuckDB's), without reading its rows."""
+        key = tuple(self.contract.primary_key)
+        if fmt == "csv":
+            if scan.counts is None or scan.counts.has_blank:
+                return None  # compressed, or blank lines: DuckDB's reader numbers and accounts for them
+            header = csv_header(path, self.src.delimiter)
+            mapping = map_columns(header, self.contract, self.src, self.src.delimiter)
+            raw = Raw("_landing", {"delimiter": self.src.delimiter, "columns": len(header)})
+            types = {"_line": "BIGINT", **{f"c{i}": "VARCHAR" for i in range(len(header))}}
+            return StageInput(path, fmt, raw, mapping.positions, types, key)
+        described = describe_parquet(self.con, path)
+        mapping = map_columns(list(described), self.contract, self.src, None)
+        raw = read_parquet(self.con, path, self.contract, mapping, described)
+        return StageInput(path, fmt, raw, mapping.positions, self._raw_types(raw), key)
+
     def _ingest(self, path: Path, rel: str) -> FileResult:
-        scan = scan_file(path)  # FileNotFoundError when the file vanished since listing: rejected by the caller
+        # FileNotFoundError when the file vanished since listing: rejected by the caller
+        scan = self._scans.pop(path, None) or scan_file(path)
         digest, size = scan.sha256, path.stat().st_size
         prev_hash, prev_fp = previous(self.con, self.source, rel)
         unchanged = prev_hash == digest and prev_fp == self.fingerprint
@@ -261,13 +320,10 @@ class Ingestor:
             header = csv_header(path, self.src.delimiter)
             mapping = map_columns(header, contract, self.src, self.src.delimiter)
             res.warnings.extend(mapping.warnings)
-            # Elsewhere only when every line is a record (no blank line): DuckDB's reader accounts for the rest.
-            if self._takes("csv") and scan.counts is not None and not scan.counts.has_blank:
-                lines = Raw("_landing", {"delimiter": self.src.delimiter, "columns": len(header)})
-                types = {"_line": "BIGINT", **{f"c{i}": "VARCHAR" for i in range(len(header))}}
-                if self._stage_elsewhere(path, fmt, lines, mapping, types):
-                    empty_rejects(con)
-                    return mapping, _STAGED
+            item = self._stage_input(path, fmt, scan) if self._takes(fmt) else None
+            if item is not None and self._stage_elsewhere(item):
+                empty_rejects(con)
+                return mapping, _STAGED
             raw, warns = read_csv(con, path, self.src.delimiter, header, scan.counts)
             res.warnings.extend(warns)
         elif fmt == "parquet":
@@ -275,7 +331,10 @@ class Ingestor:
             mapping = map_columns(list(described), contract, self.src, None)
             res.warnings.extend(mapping.warnings)
             raw = read_parquet(con, path, contract, mapping, described)
-            if self._takes("parquet") and self._stage_elsewhere(path, fmt, raw, mapping, self._raw_types(raw)):
+            key = tuple(contract.primary_key)
+            if self._takes(fmt) and self._stage_elsewhere(
+                StageInput(path, fmt, raw, mapping.positions, self._raw_types(raw), key)
+            ):
                 return mapping, _STAGED
         else:
             mapping, raw, warns = read_jsonl(con, path, contract, self.src)
@@ -285,12 +344,11 @@ class Ingestor:
     def _takes(self, fmt: str) -> bool:
         return self.stager is not None and fmt in self.stager.formats
 
-    def _stage_elsewhere(self, path: Path, fmt: str, raw: Raw, mapping: Mapping, raw_types: dict[str, str]) -> bool:
+    def _stage_elsewhere(self, item: StageInput) -> bool:
         """Whether the stager staged the file. A file it leaves to DuckDB loads exactly as on DuckDB, warnings
         included (the stager keeps why, for the run's metadata): where the rules ran never changes the result."""
         assert self.stager is not None
-        key = tuple(self.contract.primary_key)
-        return self.stager.stage(self.con, self.stage, path, fmt, raw, mapping.positions, raw_types, key) is None
+        return self.stager.stage(self.con, self.stage, item) is None
 
     def _raw_types(self, raw: Raw) -> dict[str, str]:
         rows = self.con.execute(f"describe select * from {raw.sql}", raw.params).fetchall()

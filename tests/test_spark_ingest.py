@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from engines.spark import SparkUnavailableError
-from engines.spark_ingest import SparkIngestError, SparkStager, render_stage, strptime_pattern
+from engines.spark_ingest import SparkIngestError, render_stage, strptime_pattern
+from engines.spark_stager import SparkStager
 from ingestion.loader import StagerUnavailable, ensure_schema, ingest_source
 from segments.config import Settings, settings_from_dict
 from tests.spark_helpers import _session
@@ -237,11 +238,17 @@ def both_engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, An
     pq.write_table(_browsing_table(), landing / "browsing" / "events.parquet")
     (landing / "orders" / "text.csv").write_text("\r\n".join(CSV_LINES) + "\r\n", encoding="utf-8")
     (landing / "orders" / "irregular.csv").write_text("\n".join(IRREGULAR_LINES) + "\n", encoding="utf-8")
+    more = [CSV_LINES[0], "k100,1,c100,2026-11-01 10:00:00,5,1", "k101,1,c101,2026-11-01 10:00:00,abc,1"]
+    (landing / "orders" / "more.csv").write_text("\n".join(more), encoding="utf-8")  # no final line end
+    pq.write_table(_browsing_table().slice(0, 2), landing / "browsing" / "events2.parquet")
     settings = _settings(root)
     duck = _ingest(settings, root / "duck.duckdb", None)
     stager = SparkStager(_session, root / "staging")
     spark = _ingest(settings, root / "spark.duckdb", stager)
-    assert sorted(p.name for p in stager.staged) == ["events.parquet", "native.parquet", "text.csv", "text.parquet"]
+    staged = ["events.parquet", "events2.parquet", "more.csv", "native.parquet", "text.csv", "text.parquet"]
+    assert sorted(p.name for p in stager.staged) == staged
+    # One Spark job per staging statement: the three CSV files, the two browsing files, each other Parquet file.
+    assert stager.jobs == 4
     assert [p.name for p, _ in stager.handed_back] == ["irregular.csv", "nanos.parquet"]
     return duck, spark
 
@@ -295,12 +302,14 @@ def test_planted_lines_end_where_worked_out_by_hand(both_engines):
         ("text.csv", 16): ("customer_id", "required"),
         ("irregular.csv", 5): (None, "parse"),  # DuckDB's reader: one field short
         ("irregular.csv", 6): (None, "parse"),
+        ("more.csv", 3): ("amount", "type"),
+        ("events2.parquet", 2): ("event_ts", "future"),
     }
     # orders columns: order_id, line_id, customer_id, order_ts, order_date, amount, quantity, unit_price, status
     loaded = {r[0]: r for r in spark["orders"]}
     parquet_loaded = ["101", "o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8", "o17", "o19", "o25", "o27", "o34"]
     assert sorted(loaded) == sorted(
-        [*parquet_loaded, "o35", "o36", "o41", "q1", "k1", "k4", "k9", "k12", "k13", "k14", "m1", "m2"]
+        [*parquet_loaded, "o35", "o36", "o41", "q1", "k100", "k1", "k4", "k9", "k12", "k13", "k14", "m1", "m2"]
     )
     assert (loaded["k4"][1], loaded["k4"][5]) == (3, Decimal("100.00"))  # '3.0' and '1e2'
     assert (loaded["k9"][5], loaded["k9"][6]) == (Decimal("0.50"), 2)  # '.5' and '+2'
@@ -325,6 +334,8 @@ def test_planted_lines_end_where_worked_out_by_hand(both_engines):
         "orders/text.parquet": (43, 16, 26, 1),
         "orders/text.csv": (17, 6, 10, 1),
         "orders/irregular.csv": (4, 2, 2, 0),
+        "orders/more.csv": (2, 1, 1, 0),
+        "browsing/events2.parquet": (2, 1, 1, 0),  # duplicates are found within a file: line 1 loads again
     }
 
 

@@ -39,8 +39,8 @@ def _schemas(root: Path) -> dict[str, pa.Schema]:
 def _published(root: Path) -> dict[str, pl.DataFrame]:
     """Every published Parquet file downstream of the engine, by path under published/ (sorted rows).
 
-    quarantine and data_quality come from ingestion, which runs on DuckDB for both engines and names
-    the run's own time in its reasons."""
+    quarantine and data_quality name the run's own time in their reasons (tests/test_spark_ingest.py compares
+    the quarantine of both engines row for row)."""
     out = {}
     for path in sorted((root / "published").rglob("*.parquet")):
         if any(part.split(".")[0] in ("quarantine", "data_quality") for part in path.parts[-2:]):
