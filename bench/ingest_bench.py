@@ -88,7 +88,7 @@ def generate(work: Path, rows: int, files: int, sources: list[str], formats: lis
     con.close()
 
 
-def child(mode: str, work: Path, code: Path) -> None:
+def child(mode: str, work: Path, code: Path, zone: str) -> None:
     """One measured run (in a subprocess): ingest via the segments checkout ``code``, or the bare DuckDB floor.
 
     Imports happen before the clock starts: CPU and wall time are the load's own.
@@ -130,7 +130,7 @@ def child(mode: str, work: Path, code: Path) -> None:
             {
                 "landing_dir": "landing",
                 "warehouse": f"wh_{source}.duckdb",
-                "time_zone": "Asia/Shanghai",
+                "time_zone": zone,
                 "sources": {
                     name: {"glob": f"{name}/*", "timestamp_format": TS_FORMAT, "enabled": name == source}
                     for name in ("orders", "browsing")
@@ -171,11 +171,17 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, help="another checkout to measure alternately on the same files")
     ap.add_argument("--reps", type=int, default=1, help="runs of each mode (the minimum CPU is reported)")
     ap.add_argument("--spark", action="store_true", help="also stage the Parquet files' row rules on Spark")
+    ap.add_argument(
+        "--zone",
+        default="Asia/Shanghai",
+        help="the business time zone the times are read in (one with daylight "
+        "saving, e.g. America/New_York, adds its per-row checks)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--code", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.work, args.code)
+        child(args.child, args.work, args.code, args.zone)
         return
     sources, formats = args.sources.split(","), args.formats.split(",")
     shutil.rmtree(args.work, ignore_errors=True)
@@ -196,7 +202,10 @@ def main() -> None:
                         for old in [*(args.work / fmt).glob("*.duckdb*"), *args.work.glob("floor_*.duckdb*")]:
                             old.unlink()  # every run starts from an empty warehouse
                         done = subprocess.run(
-                            [sys.executable, __file__, "--work", str(args.work), "--child", mode, "--code", str(code)],
+                            [
+                                *(sys.executable, __file__, "--work", str(args.work), "--child", mode),
+                                *("--code", str(code), "--zone", args.zone),
+                            ],
                             check=True,
                             capture_output=True,
                             text=True,

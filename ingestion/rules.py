@@ -85,6 +85,22 @@ def fixed_offset(zone: str, start: date, end: date) -> timedelta | None:
     return seen.pop() if len(seen) == 1 else None
 
 
+def _earlier_instant(zone: str, local: str, utc: str) -> str:
+    """SQL: the earlier instant (naive UTC) of wall time ``local`` in ``zone``, given ``utc``, one instant of it.
+
+    Where the offset fell (a fall-back hour of daylight saving, a law change), a wall time exists twice and
+    the engines differ: DuckDB reads the later instant, Java the earlier. The earlier is ``local`` minus the
+    offset one day before ``utc`` (no two offset changes lie within a day), when that instant is earlier and
+    shows ``local`` again; any fall of the offset is met, 30 minutes on Lord Howe as 1 hour in New York.
+    """
+    prior = f"({utc} - interval 1 day)"
+    earlier = f"({local} - (timezone({zone}, timezone('UTC', {prior})) - {prior}))"
+    return (
+        f"case when {earlier} < {utc} and timezone({zone}, timezone('UTC', {earlier})) = {local} "
+        f"then {earlier} else {utc} end"
+    )
+
+
 @dataclass
 class Stage:
     """Everything needed to stage one source's rows: settings resolved once per run."""
@@ -330,10 +346,9 @@ class Stage:
         v, n = f"v_{c.name}", c.name
         local = f"u_{n}"
         if self.check_dst:
-            back = f"u_{n} - interval 1 hour"
             local = (
                 f"case when timezone($src_tz, timezone('UTC', u_{n})) <> l_{n} then null "
-                f"when timezone($src_tz, timezone('UTC', {back})) = l_{n} then {back} else u_{n} end"
+                f"else {_earlier_instant('$src_tz', f'l_{n}', f'u_{n}')} end"
             )
         if native:
             if raw_type == "TIMESTAMP WITH TIME ZONE":
@@ -341,8 +356,7 @@ class Stage:
             return local
         safe_zone = f"case when k_{n} then z_{n} else 'UTC' end"
         # A named zone may change offset whatever the source zone does: the same earlier-instant rule.
-        back = f"zu_{n} - interval 1 hour"
-        named = f"case when timezone({safe_zone}, timezone('UTC', {back})) = zl_{n} then {back} else zu_{n} end"
+        named = _earlier_instant(safe_zone, f"zl_{n}", f"zu_{n}")
         offset = f"case when regexp_full_match({v}, '{ISO_OFFSET_TIMESTAMP}') then try_cast({v} as timestamptz) end"
         return (
             f"case when {v} is null then null "

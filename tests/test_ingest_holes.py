@@ -371,3 +371,23 @@ def test_a_missing_landing_dir_and_an_empty_glob_are_named(tmp_path, landing, ma
     ]
     landing.rmdir()
     assert "does not exist" in discover(make_settings(), "orders").problems[0]
+
+
+@pytest.mark.parametrize(
+    ("zone", "repeated", "earlier", "then", "then_utc"),
+    [
+        # Lord Howe falls back half an hour (02:00 +11:00 -> 01:30 +10:30): 01:45 is 14:45 UTC, not 15:15.
+        ("Australia/Lord_Howe", "2026-04-05 01:45:00", datetime(2026, 4, 4, 14, 45), "02:30", datetime(2026, 4, 4, 16)),
+        # Troll falls back two hours (03:00 +02:00 -> 01:00 +00:00): 02:30 is 00:30 UTC, not 02:30.
+        ("Antarctica/Troll", "2026-10-25 02:30:00", datetime(2026, 10, 25, 0, 30), "04:00", datetime(2026, 10, 25, 4)),
+    ],
+)
+def test_a_repeated_local_time_is_the_earlier_instant_whatever_the_size_of_the_fall_back(
+    landing, make_settings, con, zone, repeated, earlier, then, then_utc
+):
+    after = f"{repeated[:10]} {then}:00"  # after the change: one instant only
+    write(landing, "orders/a.csv", csv_text(H, _row(1, ts=repeated), _row(2, ts=after)))
+    ingest(con, make_settings(time_zone=zone))
+    assert quarantine(con) == []
+    rows = dict(con.execute("select order_id, order_ts from orders").fetchall())
+    assert rows == {"o1": earlier, "o2": then_utc}
