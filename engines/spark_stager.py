@@ -151,7 +151,9 @@ class SparkStager:
         for item in items:
             sql = stage.stage_sql(item.raw.sql, item.positions, item.raw_types, item.key, hashes=False)
             params = tuple(sorted((k, repr(v)) for k, v in item.raw.params.items() if k != "raw_path"))
-            groups.setdefault((item.fmt, sql, params), []).append(item)
+            # The raw types too: files read together are one union, which would widen a DECIMAL to a DOUBLE.
+            types = tuple(sorted(item.raw_types.items()))
+            groups.setdefault((item.fmt, sql, params, types), []).append(item)
         session = self._start()
         for group in groups.values():
             if len(group) < 2:
@@ -172,7 +174,7 @@ class SparkStager:
             number = batch.files[item.path]
             part = batch.out / f"_f={number}"
             files = str(part / "*.parquet") if part.is_dir() else None
-            _load(con, stage, files, item.key)
+            _load(con, stage, files, item)
             self.staged.append(item.path)
             return None
         session = self._start()
@@ -182,7 +184,7 @@ class SparkStager:
             if batch is None:
                 return self._hand_back(item.path, self._left.pop(item.path))
             part = batch.out / "_f=0"
-            _load(con, stage, str(part / "*.parquet") if part.is_dir() else None, item.key)
+            _load(con, stage, str(part / "*.parquet") if part.is_dir() else None, item)
             shutil.rmtree(batch.out, ignore_errors=True)
             self.staged.append(item.path)
             return None
@@ -255,16 +257,38 @@ class SparkStager:
                 session.catalog.dropTempView("_landing")
 
 
-def _load(con: duckdb.DuckDBPyConnection, stage: Stage, files: str | None, key: tuple[str, ...]) -> None:
+def _float_texts(stage: Stage, item: StageInput) -> str:
+    """SQL: ``_qval`` with a quarantined floating-point value written as DuckDB writes it.
+
+    Java writes ``1.0E20`` and ``1.2345678E7`` where DuckDB writes ``1e+20`` and ``12345678.0``; Java's text
+    reads back as the same value, which DuckDB then writes itself. Such a value is the column's own text
+    where the contract column is numeric, and the reader's (rule 0) where a text column holds floats (ids
+    exported as DOUBLE; its own text is then the integer's); a masked value is never read back.
+    """
+    whens = []
+    pii = set(stage.contract.pii_columns)
+    for c in stage.contract.columns:
+        raw = item.floats.get(c.name)
+        if raw is None or c.name in pii:
+            continue
+        own = "" if c.type in ("decimal", "integer", "double") else " and _rule = 0"
+        name = c.name.replace("'", "''")
+        whens.append(f"when _qcol = '{name}'{own} then coalesce(cast(try_cast(_qval as {raw}) as varchar), _qval)")
+    return f"case {' '.join(whens)} else _qval end" if whens else "_qval"
+
+
+def _load(con: duckdb.DuckDBPyConnection, stage: Stage, files: str | None, item: StageInput) -> None:
     """``_stg`` from Spark's files of one landing file (None: it had no rows), in the DuckDB path's types, with
-    its line number (the file number masked off) and its row and key hashes."""
+    its line number (the file number masked off), DuckDB's text of a floating-point value and its row and
+    key hashes."""
+    key = item.key
     names = stage.contract.column_names
     cols = ", ".join(f"cast({q(c.name)} as {c.sql_type}) as {q(c.name)}" for c in stage.contract.columns)
     hashes = f"hash({', '.join(q(n) for n in names)}) as _h"
     if key:
         hashes += f", hash({', '.join(q(n) for n in key)}) as _kh"
     inner = f"""select cast(_line & {_LINE_MASK} as bigint) as _line, {cols}, cast(_rule as integer) as _rule,
-                       cast(_qcol as varchar) as _qcol, cast(_qval as varchar) as _qval,
+                       cast(_qcol as varchar) as _qcol, cast({_float_texts(stage, item)} as varchar) as _qval,
                        cast(_qreason as varchar) as _qreason, cast(_qcode as varchar) as _qcode"""
     if files is None:  # no rows: the same columns, empty
         empty = ", ".join(

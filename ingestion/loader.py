@@ -18,7 +18,7 @@ import fnmatch
 import gzip
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -108,6 +108,7 @@ class StageInput:
     positions: dict[str, str]
     raw_types: dict[str, str]
     key: tuple[str, ...]
+    floats: dict[str, str] = field(default_factory=dict)  # contract column -> DOUBLE | FLOAT of a Parquet file
 
 
 class Stager(Protocol):
@@ -231,7 +232,7 @@ class Ingestor:
         described = describe_parquet(self.con, path)
         mapping = map_columns(list(described), self.contract, self.src, None)
         raw = read_parquet(self.con, path, self.contract, mapping, described)
-        return StageInput(path, fmt, raw, mapping.positions, self._raw_types(raw), key)
+        return StageInput(path, fmt, raw, mapping.positions, self._raw_types(raw), key, _floats(mapping, described))
 
     def _ingest(self, path: Path, rel: str) -> FileResult:
         # FileNotFoundError when the file vanished since listing: rejected by the caller
@@ -332,8 +333,9 @@ class Ingestor:
             res.warnings.extend(mapping.warnings)
             raw = read_parquet(con, path, contract, mapping, described)
             key = tuple(contract.primary_key)
+            floats = _floats(mapping, described)
             if self._takes(fmt) and self._stage_elsewhere(
-                StageInput(path, fmt, raw, mapping.positions, self._raw_types(raw), key)
+                StageInput(path, fmt, raw, mapping.positions, self._raw_types(raw), key, floats)
             ):
                 return mapping, _STAGED
         else:
@@ -395,6 +397,13 @@ class Ingestor:
         )
         params = {**self.stage.params(), "f": rel, "run": self.run_id}
         return int(self.con.execute(sql, bind(sql, params)).fetchall()[0][0])
+
+
+def _floats(mapping: Mapping, described: dict[str, str]) -> dict[str, str]:
+    """Contract columns read from a Parquet file's DOUBLE or FLOAT column, with that type."""
+    names = list(described)
+    types = {target: described[names[int(pos[1:])]] for target, pos in mapping.positions.items()}
+    return {target: t for target, t in types.items() if t in ("DOUBLE", "FLOAT")}
 
 
 def ingest_source(
