@@ -27,8 +27,8 @@ from publishing.deferred import DeferredTable
 
 
 def ingestion_stager(source: str, segments: SegmentsResource, spark: SparkResource) -> SparkStager | None:
-    """Where a source's row rules run: None on DuckDB; on Spark a stager that takes its Parquet files
-    (CSV and JSON Lines files stay on DuckDB, which numbers their physical lines)."""
+    """Where a source's row rules run: None on DuckDB; on Spark a stager that takes its Parquet and plain CSV
+    files (gzip CSV, JSON Lines and CSV files with an irregular line stay on DuckDB's readers)."""
     settings = segments.settings()
     if settings.engine == "duckdb":
         return None

@@ -19,7 +19,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 
 FILE_BITS = 40  # lines per file below 2**40; the file number above
 _LINE_MASK = (1 << FILE_BITS) - 1
-_MAX_LINE_CHARS = 1_000_000  # DuckDB's reader refuses longer lines (max_line_size, 2 MB): left to it
+_MAX_LINE_BYTES = 1_000_000  # DuckDB's reader refuses lines over 2 MiB (max_line_size): long ones are left to it
+# Java's regex engine recurses per repetition of a group: a line with more quotes than this is left to DuckDB
+# rather than risk the JVM's stack (a field of 5,000 doubled quotes would overflow it).
+_MAX_QUOTES = 1_000
 _ENGINE_FAILURES = ("stopped SparkContext", "SparkContext was shut down", "Connection refused", "Answer from Java side")
 
 
@@ -49,15 +52,18 @@ def engine_failure(exc: BaseException) -> bool:
 
 def _csv_field(delimiter: str) -> str:
     """One CSV field as DuckDB's reader takes it unquestioned: unquoted without quotes or line ends, or quoted
-    with doubled inner quotes."""
+    with doubled inner quotes. Possessive runs: Java repeats the group once per doubled quote, not per character."""
     d = re.escape(delimiter)
-    return f'(?:[^"{d}\\r\\n]*|"(?:[^"]|"")*")'
+    return f'(?:[^"{d}\\r\\n]*+|"[^"]*+(?:""[^"]*+)*+")'
 
 
-def csv_records(session: SparkSession, files: list[tuple[int, Path]], delimiter: str, columns: int) -> set[int]:
+def csv_records(
+    session: SparkSession, files: list[tuple[int, Path]], delimiter: str, columns: int
+) -> tuple[set[int], dict[int, int]]:
     """View ``_landing`` (``_line``, ``c0``…) of the records of CSV ``files`` (number, path), each line
     numbered as in its file; returns the numbers of the files left out, those with a line that is not one
-    well-formed record of ``columns`` fields (DuckDB's reader reads them).
+    well-formed record of ``columns`` fields (DuckDB's reader reads them), and the other files' record counts
+    (the view reads the files again: a file that changed in between no longer adds up).
 
     Lines are numbered without a pass through Python: per file and block (``_metadata.file_block_start``) one
     counting pass gives the lines and the least row id; a line's number is the lines of its file's blocks
@@ -79,10 +85,13 @@ def csv_records(session: SparkSession, files: list[tuple[int, Path]], delimiter:
             for number, path in files
         ],
     )
+    # Checked in this order (Spark's AND stops at the first false): size in bytes, valid UTF-8 (Spark keeps the
+    # bytes as they are; DuckDB quarantines the line), few enough quotes, then the record's shape.
     regular = (
-        F.col("value").rlike(pattern)
-        & ~F.col("value").contains("\ufffd")  # not valid UTF-8: Spark substitutes, DuckDB refuses the line
-        & (F.length("value") <= _MAX_LINE_CHARS)
+        (F.octet_length("value") <= _MAX_LINE_BYTES)
+        & F.is_valid_utf8("value")
+        & (F.length("value") - F.length(F.translate("value", '"', "")) <= _MAX_QUOTES)
+        & F.col("value").rlike(pattern)
     )
     blocks = sorted(
         text.groupBy("_f", "_b")
@@ -107,7 +116,7 @@ def csv_records(session: SparkSession, files: list[tuple[int, Path]], delimiter:
         *[fields.getField(f"c{i}").alias(f"c{i}") for i in range(columns)],
     )
     records.createOrReplaceTempView("_landing")
-    return irregular
+    return irregular, {n: max(lines - 1, 0) for n, lines in before.items() if n not in irregular}
 
 
 def parquet_records(session: SparkSession, files: list[tuple[int, Path]]) -> None:
@@ -127,6 +136,7 @@ class _Batch:
 
     out: Path
     files: dict[Path, int]
+    records: dict[Path, int] = field(default_factory=dict)  # CSV: the records its lines held when counted
 
 
 class SparkStager:
@@ -170,30 +180,31 @@ class SparkStager:
         if item.path in self._left:
             return self._hand_back(item.path, self._left.pop(item.path))
         batch = self._batches.pop(item.path, None)
-        if batch is not None:
-            number = batch.files[item.path]
-            part = batch.out / f"_f={number}"
-            files = str(part / "*.parquet") if part.is_dir() else None
-            _load(con, stage, files, item)
-            self.staged.append(item.path)
-            return None
-        session = self._start()
+        alone = batch is None
         try:
-            self._run_batch(session, stage, [item], alone=True)
-            batch = self._batches.pop(item.path, None)
             if batch is None:
-                return self._hand_back(item.path, self._left.pop(item.path))
-            part = batch.out / "_f=0"
+                self._run_batch(self._start(), stage, [item], alone=True)
+                batch = self._batches.pop(item.path, None)
+                if batch is None:
+                    return self._hand_back(item.path, self._left.pop(item.path))
+            part = batch.out / f"_f={batch.files[item.path]}"
             _load(con, stage, str(part / "*.parquet") if part.is_dir() else None, item)
-            shutil.rmtree(batch.out, ignore_errors=True)
+            expected = batch.records.get(item.path)
+            if expected is not None and con.execute("select count(*) from _stg").fetchall()[0][0] != expected:
+                con.execute("drop table if exists _stg")
+                return self._hand_back(item.path, "the file changed while Spark staged it (its lines no longer add up)")
             self.staged.append(item.path)
             return None
         except StagerUnavailable:
             raise
-        except Exception as exc:
+        except Exception as exc:  # the file's, or reading Spark's output: DuckDB reads the file itself
             if engine_failure(exc):
                 raise StagerUnavailable(f"the Spark session failed while staging {item.path.name}: {exc}") from exc
+            con.execute("drop table if exists _stg")
             return self._hand_back(item.path, f"Spark could not stage it: {safe_error(exc)}")
+        finally:
+            if alone and batch is not None:
+                shutil.rmtree(batch.out, ignore_errors=True)
 
     def finish(self) -> None:
         """Remove the run's batch outputs (files never loaded, e.g. after a crash of the run, go with them)."""
@@ -224,10 +235,12 @@ class SparkStager:
         except SparkIngestError as exc:
             self._left.update((item.path, str(exc)) for item in group)
             return
-        types = dict(first.raw_types)
+        types, counted = dict(first.raw_types), {}
         try:
             if first.fmt == "csv":
-                irregular = csv_records(session, numbered, first.raw.params["delimiter"], first.raw.params["columns"])
+                irregular, counted = csv_records(
+                    session, numbered, first.raw.params["delimiter"], first.raw.params["columns"]
+                )
                 why = "a line is not one well-formed CSV record (DuckDB's reader names it)"
                 self._left.update((path, why) for n, path in numbered if n in irregular)
                 if len(irregular) == len(group):
@@ -246,7 +259,8 @@ class SparkStager:
             frame = session.sql(sql, args=spark_args(values, used))
             frame.selectExpr("*", f"shiftright(_line, {FILE_BITS}) as _f").write.partitionBy("_f").parquet(str(out))
             self.jobs += 1
-            batch = _Batch(out, {path: n for n, path in numbered if path not in self._left})
+            files = {path: n for n, path in numbered if path not in self._left}
+            batch = _Batch(out, files, {path: counted[n] for path, n in files.items() if n in counted})
             self._batches.update((path, batch) for path in batch.files)
         except Exception as exc:
             if engine_failure(exc) or not alone:

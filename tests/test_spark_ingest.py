@@ -409,3 +409,78 @@ def test_a_stager_that_cannot_start_fails_the_run_and_rejects_no_file(tmp_path: 
     assert con.execute("select count(*) from ingest_manifest").fetchall() == [(0,)]
     report = ingest_source(con, settings, "orders", run_id="r2", run_ts=RUN_TS)
     assert [(f.status, f.rows_loaded) for f in report.files] == [("loaded", 3)]
+
+
+def test_what_spark_would_read_otherwise_is_left_to_duckdb_and_the_session_survives(tmp_path: Path):
+    """Found by review: bytes that are not UTF-8 (Spark keeps them), a line over DuckDB's 2 MiB limit in
+    under a million characters, a long quoted field (Java's regex recursion once took the JVM down), many
+    doubled quotes, and Parquet files alike but for a column's type (one union would widen it)."""
+    orders = tmp_path / "landing" / "orders"
+    orders.mkdir(parents=True)
+    head = "order_id,line_id,customer_id,order_ts,amount,quantity,category"
+    line = "{},1,c1,2026-11-01 10:00:00,5,1,{}"
+    (orders / "a_regular.csv").write_text("\n".join([head, line.format("a1", "ok"), line.format("a2", "")]) + "\n")
+    (orders / "b_latin1.csv").write_bytes("\n".join([head, line.format("b1", "café")]).encode("latin-1") + b"\n")
+    (orders / "c_long.csv").write_text("\n".join([head, line.format("c1", "中" * 800_000)]) + "\n")
+    (orders / "d_quoted.csv").write_text("\n".join([head, line.format("d1", '"' + "comment, " * 2000 + '"')]) + "\n")
+    (orders / "e_quotes.csv").write_text("\n".join([head, line.format("e1", '"' + '""' * 1500 + '"')]) + "\n")
+    base = {"order_id": ["p1", "p2"], "customer_id": ["c1", "c2"], "order_ts": ["2026-11-01 10:00:00"] * 2}
+    pq.write_table(pa.table({**base, "amount": pa.array([12, -5], pa.int64())}), orders / "p_int.parquet")
+    pq.write_table(pa.table({**base, "order_id": ["q1", "q2"], "amount": [7.5, -1.0]}), orders / "q_double.parquet")
+    text_ts = {**base, "order_id": ["t1", "t2"], "order_ts": ["2026-11-01 10:00:00", "2026-11-02T11:30:00"]}
+    pq.write_table(pa.table({**text_ts, "amount": [1.0, 2.0]}), orders / "t_text.parquet")
+    dated = {**base, "order_id": ["u1", "u2"], "order_ts": pa.array([datetime(2026, 11, 1).date()] * 2, pa.date32())}
+    pq.write_table(pa.table({**dated, "amount": [1.0, 2.0]}), orders / "u_date.parquet")
+    settings = _settings(tmp_path)
+    duck = _ingest(settings, tmp_path / "duck.duckdb", None)
+    stager = SparkStager(_session, tmp_path / "staging")
+    spark = _ingest(settings, tmp_path / "spark.duckdb", stager)
+    assert spark == duck
+    assert sorted(p.name for p, _ in stager.handed_back) == ["b_latin1.csv", "c_long.csv", "e_quotes.csv"]
+    assert "d_quoted.csv" in [p.name for p in stager.staged]  # read on Spark, the JVM alive
+    assert _session().range(3).count() == 3
+    # By hand: DuckDB's reader quarantines the Latin-1 line and the long line; -5 and -1.0 break amount's min.
+    found = {(r[1].split("/")[1], r[2]): (r[3], r[4], r[7]) for r in spark["quarantine"]}
+    assert found[("b_latin1.csv", 2)][2] == found[("c_long.csv", 2)][2] == "parse"
+    assert found[("p_int.parquet", 2)] == ("amount", "-5", "min")
+    assert found[("q_double.parquet", 2)] == ("amount", "-1.0", "min")
+    loaded = {r[0]: r[3] for r in spark["orders"]}
+    assert loaded["t2"] == datetime(2026, 11, 2, 16, 30)  # 11:30 in New York, not cut to a date
+
+
+def test_a_file_changed_after_its_batch_loads_as_hashed_and_again_next_run_and_a_count_mismatch_hands_back(
+    tmp_path: Path,
+):
+    from ingestion.loader import Ingestor
+
+    orders = tmp_path / "landing" / "orders"
+    orders.mkdir(parents=True)
+    head = "order_id,line_id,customer_id,order_ts,amount,quantity"
+    for name in ("a", "b", "c"):
+        (orders / f"{name}.csv").write_text(f"{head}\n{name}1,1,c1,2026-11-01 10:00:00,5,1\n")
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    ensure_schema(con)
+    settings = _settings(tmp_path)
+    stager = SparkStager(_session, tmp_path / "staging")
+    ingestor = Ingestor(con, settings, "orders", run_id="r", run_ts=RUN_TS, stager=stager)
+    files = sorted(orders.iterdir())
+    ingestor._prestage(files)  # one job stages the three files as they are now, and hashes them
+    with (orders / "a.csv").open("a") as fh:
+        fh.write("a2,1,c2,2026-11-01 10:00:00,6,1\n")  # a line more than was hashed and staged
+    # Planted: c.csv's output disagrees with the lines counted (as when a file changes between Spark's passes).
+    stager._batches[orders / "c.csv"].records[orders / "c.csv"] = 2
+    results = [ingestor.ingest_file(p) for p in files]
+    stager.finish()
+    assert stager.jobs == 1 and [p.name for p in stager.staged] == ["a.csv", "b.csv"]
+    assert [(p.name, why) for p, why in stager.handed_back] == [
+        ("c.csv", "the file changed while Spark staged it (its lines no longer add up)")
+    ]
+    # a.csv loads as hashed (one line) and c.csv as DuckDB reads it; every file's lines add up.
+    assert [(r.rows_read, r.rows_loaded, r.balanced) for r in results] == [(1, 1, True)] * 3
+    # The next run sees a.csv's new hash and loads it whole.
+    report = ingest_source(con, settings, "orders", run_id="r2", run_ts=RUN_TS, stager=stager)
+    assert [(f.path, f.status, f.rows_loaded) for f in report.files if f.status != "unchanged"] == [
+        ("orders/a.csv", "loaded", 2)
+    ]
+    assert sorted(r[0] for r in con.execute("select order_id from orders").fetchall()) == ["a1", "a2", "b1", "c1"]
