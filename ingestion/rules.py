@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from functools import cache
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, available_timezones
 
 from data_contracts.contracts import Column, Contract
 from ingestion.patterns import (
@@ -35,6 +33,7 @@ from ingestion.patterns import (
     ZONE_SUFFIX,
 )
 from ingestion.readers import q
+from ingestion.zones import earlier_instant, fixed_offset, zone_changes_offset, zone_names
 from segments.config import Settings
 
 MAX_VALUE_CHARS = 200
@@ -55,50 +54,6 @@ class Rule:
 def _show_number(x: float) -> str:
     """10000000.0 -> '10000000' (not '1e+07'), 0.5 -> '0.5'."""
     return str(int(x)) if x.is_integer() else repr(x)
-
-
-@cache
-def _zone_names() -> tuple[str, ...]:
-    return tuple(sorted(z for z in available_timezones() if "/" in z))
-
-
-def zone_changes_offset(zone: str, start: date, end: date) -> bool:
-    """True when ``zone``'s UTC offset changes between ``start`` and ``end`` (DST or a law change)."""
-    return fixed_offset(zone, start, end) is None
-
-
-@cache
-def fixed_offset(zone: str, start: date, end: date) -> timedelta | None:
-    """``zone``'s UTC offset when it is the same on every day from ``start`` to ``end``, else None.
-
-    Sampled at local 00:00 and 12:00 of every day, from the day before ``start`` to two days after ``end``
-    (the UTC span seen from a zone up to 14 hours away); no offset change in the time-zone database lasts
-    less than a day.
-    """
-    tz = ZoneInfo(zone)
-    day, seen = datetime(start.year, start.month, start.day) - timedelta(days=1), set()
-    stop = datetime(end.year, end.month, end.day) + timedelta(days=2)
-    while day <= stop and len(seen) < 2:
-        seen.add(day.replace(tzinfo=tz).utcoffset())
-        seen.add((day + timedelta(hours=12)).replace(tzinfo=tz).utcoffset())
-        day += timedelta(days=1)
-    return seen.pop() if len(seen) == 1 else None
-
-
-def _earlier_instant(zone: str, local: str, utc: str) -> str:
-    """SQL: the earlier instant (naive UTC) of wall time ``local`` in ``zone``, given ``utc``, one instant of it.
-
-    Where the offset fell (a fall-back hour of daylight saving, a law change), a wall time exists twice and
-    the engines differ: DuckDB reads the later instant, Java the earlier. The earlier is ``local`` minus the
-    offset one day before ``utc`` (no two offset changes lie within a day), when that instant is earlier and
-    shows ``local`` again; any fall of the offset is met, 30 minutes on Lord Howe as 1 hour in New York.
-    """
-    prior = f"({utc} - interval 1 day)"
-    earlier = f"({local} - (timezone({zone}, timezone('UTC', {prior})) - {prior}))"
-    return (
-        f"case when {earlier} < {utc} and timezone({zone}, timezone('UTC', {earlier})) = {local} "
-        f"then {earlier} else {utc} end"
-    )
 
 
 @dataclass
@@ -153,7 +108,7 @@ class Stage:
             "run_ts": self.run_ts,
             "earliest": datetime(self.earliest.year, self.earliest.month, self.earliest.day),
             "ws": WHITESPACE,  # trim set for separators and symbols
-            "zones": list(_zone_names()),
+            "zones": list(zone_names()),
             "utc_names": UTC_NAMES,
             "cur_sym": src.currency_symbol or "",
             "num_re": self.num_re(),
@@ -348,7 +303,7 @@ class Stage:
         if self.check_dst:
             local = (
                 f"case when timezone($src_tz, timezone('UTC', u_{n})) <> l_{n} then null "
-                f"else {_earlier_instant('$src_tz', f'l_{n}', f'u_{n}')} end"
+                f"else {earlier_instant('$src_tz', f'l_{n}', f'u_{n}')} end"
             )
         if native:
             if raw_type == "TIMESTAMP WITH TIME ZONE":
@@ -356,7 +311,7 @@ class Stage:
             return local
         safe_zone = f"case when k_{n} then z_{n} else 'UTC' end"
         # A named zone may change offset whatever the source zone does: the same earlier-instant rule.
-        named = _earlier_instant(safe_zone, f"zl_{n}", f"zu_{n}")
+        named = earlier_instant(safe_zone, f"zl_{n}", f"zu_{n}")
         offset = f"case when regexp_full_match({v}, '{ISO_OFFSET_TIMESTAMP}') then try_cast({v} as timestamptz) end"
         return (
             f"case when {v} is null then null "

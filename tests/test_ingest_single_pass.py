@@ -15,7 +15,8 @@ import duckdb
 from data_contracts.contracts import load_contract
 from ingestion.loader import ensure_schema, ingest_source
 from ingestion.quarantine import Target, dedup
-from ingestion.rules import Stage, fixed_offset
+from ingestion.rules import Stage
+from ingestion.zones import fixed_offset
 
 RUN_TS = datetime(2026, 11, 22, 12)
 ORDER_COLUMNS = [c.name for c in load_contract("orders").columns]
