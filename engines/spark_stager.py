@@ -44,6 +44,15 @@ _MAX_QUOTES = 1_000
 _ENGINE_FAILURES = ("stopped SparkContext", "SparkContext was shut down", "Connection refused", "Answer from Java side")
 
 
+_GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
+
+
+def hadoop_literal(path: str) -> str:
+    """``path`` with Hadoop's glob characters escaped: Spark's readers expand ``[``, ``*``, ``{`` ... in a path,
+    so a file named ``orders[1].csv`` would otherwise be read as ``orders1.csv``."""
+    return _GLOB_CHARS.sub(r"\\\1", path)
+
+
 def engine_failure(exc: BaseException) -> bool:
     """Whether ``exc`` is the Spark session failing (gateway gone, context stopped), not the file."""
     kind = type(exc).__name__
@@ -76,7 +85,7 @@ def csv_records(
     text = reduce(
         lambda a, b: a.unionAll(b),
         [
-            session.read.text(str(path)).select(
+            session.read.text(hadoop_literal(str(path))).select(
                 F.lit(number).cast("long").alias("_f"),
                 F.col("_metadata.file_block_start").alias("_b"),
                 F.monotonically_increasing_id().alias("_m"),
@@ -85,10 +94,11 @@ def csv_records(
             for number, path in files
         ],
     )
-    # Checked in this order (Spark's AND stops at the first false): size in bytes, valid UTF-8 (Spark keeps the
-    # bytes as they are; DuckDB quarantines the line), few enough quotes, then the record's shape.
+    # Checked in this order (Spark's AND stops at the first false): size in bytes (a blank line is DuckDB's to
+    # skip or count), valid UTF-8 (Spark keeps the bytes as they are; DuckDB quarantines the line), few enough
+    # quotes, then the record's shape.
     regular = (
-        (F.octet_length("value") <= _MAX_LINE_BYTES)
+        F.octet_length("value").between(1, _MAX_LINE_BYTES)
         & F.is_valid_utf8("value")
         & (F.length("value") - F.length(F.translate("value", '"', "")) <= _MAX_QUOTES)
         & F.col("value").rlike(pattern)
@@ -122,7 +132,7 @@ def csv_records(
 def parquet_records(session: SparkSession, files: list[tuple[int, Path]]) -> None:
     """View ``_landing`` of Parquet ``files`` (number, path) as they are, ``file_row_number`` carrying the file."""
     frames = [
-        session.read.parquet(str(path)).selectExpr(
+        session.read.parquet(hadoop_literal(str(path))).selectExpr(
             "*", f"shiftleft(cast({number} as bigint), {FILE_BITS}) + _metadata.row_index as file_row_number"
         )
         for number, path in files

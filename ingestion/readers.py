@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ _INTEGER_TYPES = (
 )
 _NUMERIC_TYPES = (*_INTEGER_TYPES, "FLOAT", "DOUBLE", "DECIMAL")
 _FRACTIONAL = "a fractional number where an identifier or text is expected"
+
+_GLOB_CHARS = re.compile(r"([\[*?])")
 
 
 class FileRejected(Exception):
@@ -130,6 +133,12 @@ def empty_rejects(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- CSV
+def literal_path(path: Path) -> str:
+    """``path`` for DuckDB's file readers, which expand ``*``, ``?`` and ``[...]`` in a name: each as a one-character
+    class (``more[1].csv`` -> ``more[[]1].csv``), so the file read is the file named, never one its name globs to."""
+    return _GLOB_CHARS.sub(r"[\1]", str(path))
+
+
 def csv_header(path: Path, delimiter: str) -> list[str]:
     """Column names from the first physical line, BOM stripped; reject unreadable or empty files."""
     raw = first_line(path)
@@ -174,7 +183,7 @@ def read_csv(
                                    auto_detect = false, columns = {cols}, store_rejects = true,
                                    rejects_table = '_csv_rejects', rejects_scan = '_csv_scans')
             """,
-            {"path": str(path), "delim": delimiter},
+            {"path": literal_path(path), "delim": delimiter},
         )
         n_good = int(con.execute("select count(*) from _raw_text").fetchall()[0][0])
         n_rej = int(con.execute("select count(distinct line) from _csv_rejects").fetchall()[0][0])
@@ -256,7 +265,7 @@ def _read_csv_exact(con: duckdb.DuckDBPyConnection, path: Path, delimiter: str, 
 # --------------------------------------------------------------------------------------------- Parquet
 def describe_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     """Column name -> DuckDB type of a Parquet file."""
-    rows = con.execute("describe select * from read_parquet($p)", {"p": str(path)}).fetchall()
+    rows = con.execute("describe select * from read_parquet($p)", {"p": literal_path(path)}).fetchall()
     return {r[0]: str(r[1]).upper() for r in rows}
 
 
@@ -305,7 +314,7 @@ def read_parquet(
             sel.append(f"cast({col} as varchar) as c{i}")
         else:
             sel.append(f"{col} as c{i}")
-    params: dict[str, Any] = {"raw_path": str(path)}
+    params: dict[str, Any] = {"raw_path": literal_path(path)}
     bad_col = bad_val = bad_reason = "null::varchar"
     if bad:
         params |= {f"raw_bad_{i}": t for i, (t, _, _) in enumerate(bad)} | {"raw_fractional": _FRACTIONAL}

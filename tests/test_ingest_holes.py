@@ -391,3 +391,29 @@ def test_a_repeated_local_time_is_the_earlier_instant_whatever_the_size_of_the_f
     assert quarantine(con) == []
     rows = dict(con.execute("select order_id, order_ts from orders").fetchall())
     assert rows == {"o1": earlier, "o2": then_utc}
+
+
+def test_a_file_whose_name_holds_glob_characters_is_read_as_itself(landing, make_settings, con):
+    """DuckDB's readers expand ``[1]``, ``*`` and ``?`` in a path: ``more[1].csv`` was read as ``more1.csv``."""
+    write(landing, "orders/more[1].csv", csv_text(H, _row(1)))
+    write(landing, "orders/more1.csv", csv_text(H, _row(2)))
+    write(landing, "orders/a*b?.csv", csv_text(H, _row(3)))
+    write(landing, "orders/axbq.csv", csv_text(H, _row(4)))
+    pq.write_table(
+        pa.table({"order_id": ["p5"], "customer_id": ["c1"], "order_ts": ["2026-11-21 00:30:00"], "amount": [1.0]}),
+        landing / "orders" / "p[5].parquet",
+    )
+    pq.write_table(
+        pa.table({"order_id": ["p6"], "customer_id": ["c1"], "order_ts": ["2026-11-21 00:30:00"], "amount": [1.0]}),
+        landing / "orders" / "p5.parquet",
+    )
+    ingest(con, make_settings())
+    rows = con.execute("select _file, order_id from orders order by _file").fetchall()
+    assert rows == [
+        ("orders/a*b?.csv", "o3"),
+        ("orders/axbq.csv", "o4"),
+        ("orders/more1.csv", "o2"),
+        ("orders/more[1].csv", "o1"),
+        ("orders/p5.parquet", "p6"),
+        ("orders/p[5].parquet", "p5"),
+    ]
