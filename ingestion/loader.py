@@ -18,16 +18,17 @@ import fnmatch
 import gzip
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
 
 import duckdb
 
 from data_contracts.contracts import load_contract
 from ingestion.discovery import detect_format, discover, discover_files
-from ingestion.lines import FileScan, scan_file
+from ingestion.landing import Landing, LandingPath, LocalLanding
+from ingestion.lines import FileScan
 from ingestion.manifest import (
     MANIFEST_COLUMNS,
     META_COLUMNS,
@@ -102,7 +103,7 @@ class StageInput:
     """One file for a stager: its records as DuckDB would read them (``raw``; for CSV ``raw.params`` give the
     delimiter and the number of columns, the stager reads the lines itself) and the staging statement's inputs."""
 
-    path: Path
+    path: LandingPath
     fmt: str
     raw: Raw
     positions: dict[str, str]
@@ -147,10 +148,12 @@ class Ingestor:
         run_id: str,
         run_ts: datetime,
         stager: Stager | None = None,
+        landing: Landing | None = None,
     ) -> None:
         self.con = con
         self.stager = stager
-        self._scans: dict[Path, FileScan] = {}  # files hashed by ``_prestage``, for their own pass
+        self.landing = landing or LocalLanding(settings)
+        self._scans: dict[LandingPath, FileScan] = {}  # files hashed by ``_prestage``, for their own pass
         self.settings = settings
         self.source = source
         self.src = settings.sources[source]
@@ -163,24 +166,26 @@ class Ingestor:
         ensure_schema(con, [source])
 
     # ---- public
-    def run(self, only: list[Path] | None = None) -> IngestReport:
+    def run(self, only: list[LandingPath] | None = None) -> IngestReport:
         """Ingest every new or changed file (or only ``only``); return accounting, status and reasons."""
-        found = discover(self.settings, self.source)
+        found = self.landing.discover(self.source)
         files = found.files if only is None else [p for p in found.files if p in set(only)]
         try:
+            self.landing.prepare(files)
             if self.stager is not None:
                 self._prestage(files)
             results = [self.ingest_file(p) for p in files]
         finally:
             if self.stager is not None:
                 self.stager.finish()
+            self.landing.release()
         n = self.con.execute(f"select count(*) from {q(self.source)}").fetchall()[0][0]
         status, reasons = summarize(self.con, self.source)
         return IngestReport(self.source, results, int(n), found.problems, status, reasons)
 
-    def ingest_file(self, path: Path) -> FileResult:
+    def ingest_file(self, path: LandingPath) -> FileResult:
         """Ingest one file (idempotent by path, content hash and config fingerprint); never raises for the file."""
-        rel = path.resolve().relative_to(self.settings.landing_dir.resolve()).as_posix()
+        rel = self.landing.rel(path)
         try:
             return self._ingest(path, rel)
         except (KeyboardInterrupt, SystemExit, StagerUnavailable):
@@ -191,7 +196,7 @@ class Ingestor:
             self.con.execute("".join(f"drop table if exists {t};" for t in _TEMP_TABLES))
 
     # ---- steps
-    def _prestage(self, files: list[Path]) -> None:
+    def _prestage(self, files: list[LandingPath]) -> None:
         """Hand the stager every file of this run it will stage, before the first loads (one engine job per
         statement, not per file). Each file is hashed once: its own pass reuses the scan. Anything that goes
         wrong here is met again, and reported, by the file's own pass."""
@@ -199,14 +204,14 @@ class Ingestor:
         items = []
         for path in files:
             try:
-                scan = self._scans[path] = scan_file(path)
-                rel = path.resolve().relative_to(self.settings.landing_dir.resolve()).as_posix()
+                scan = self._scans[path] = self.landing.scan(path)
+                rel = self.landing.rel(path)
                 if previous(self.con, self.source, rel) == (scan.sha256, self.fingerprint):
                     continue  # unchanged
                 fmt = detect_format(path, self.src.format)
                 if (
                     self._takes(fmt)
-                    and path.stat().st_size
+                    and self.landing.size(path)
                     and not loaded_twin(self.con, self.source, scan.sha256, self.fingerprint, rel)
                 ):
                     item = self._stage_input(path, fmt, scan)
@@ -218,26 +223,27 @@ class Ingestor:
         if items:
             self.stager.prestage(self.con, self.stage, items)
 
-    def _stage_input(self, path: Path, fmt: str, scan: FileScan) -> StageInput | None:
+    def _stage_input(self, path: LandingPath, fmt: str, scan: FileScan) -> StageInput | None:
         """What a stager needs for ``path`` (None: the file is DuckDB's), without reading its rows."""
         key = tuple(self.contract.primary_key)
         if fmt == "csv":
-            if scan.counts is None or scan.counts.has_blank:
+            if path.name.lower().endswith(".gz") or (scan.counts is not None and scan.counts.has_blank):
                 return None  # compressed, or blank lines: DuckDB's reader numbers and accounts for them
-            header = csv_header(path, self.src.delimiter)
+            header = csv_header(self.landing.head(path), self.src.delimiter)
             mapping = map_columns(header, self.contract, self.src, self.src.delimiter)
             raw = Raw("_landing", {"delimiter": self.src.delimiter, "columns": len(header)})
             types = {"_line": "BIGINT", **{f"c{i}": "VARCHAR" for i in range(len(header))}}
             return StageInput(path, fmt, raw, mapping.positions, types, key)
-        described = describe_parquet(self.con, path)
+        footer = self.landing.footer(path)
+        described = describe_parquet(self.con, footer)
         mapping = map_columns(list(described), self.contract, self.src, None)
-        raw = read_parquet(self.con, path, self.contract, mapping, described)
+        raw = read_parquet(self.con, footer, self.contract, mapping, described)
         return StageInput(path, fmt, raw, mapping.positions, self._raw_types(raw), key, _floats(mapping, described))
 
-    def _ingest(self, path: Path, rel: str) -> FileResult:
+    def _ingest(self, path: LandingPath, rel: str) -> FileResult:
         # FileNotFoundError when the file vanished since listing: rejected by the caller
-        scan = self._scans.pop(path, None) or scan_file(path)
-        digest, size = scan.sha256, path.stat().st_size
+        scan = self._scans.pop(path, None) or self.landing.scan(path)
+        digest, size = scan.sha256, self.landing.size(path)
         prev_hash, prev_fp = previous(self.con, self.source, rel)
         unchanged = prev_hash == digest and prev_fp == self.fingerprint
         try:
@@ -312,34 +318,38 @@ class Ingestor:
         self.con.execute("commit")
         return res
 
-    def _read(self, path: Path, fmt: str, res: FileResult, scan: FileScan) -> tuple[Mapping, Raw]:
-        """Read the file's bad lines into ``_rej``; return the column mapping and the records as a relation."""
-        con, contract = self.con, self.contract
-        if path.stat().st_size == 0:
+    def _read(self, path: LandingPath, fmt: str, res: FileResult, scan: FileScan) -> tuple[Mapping, Raw]:
+        """Read the file's bad lines into ``_rej``; return the column mapping and the records as a relation.
+        The whole file is fetched (``Landing.local``) only when DuckDB reads its rows."""
+        con, contract, land = self.con, self.contract, self.landing
+        if land.size(path) == 0:
             raise FileRejected("file is empty (0 bytes)")
         if fmt == "csv":
-            header = csv_header(path, self.src.delimiter)
+            header = csv_header(land.head(path), self.src.delimiter)
             mapping = map_columns(header, contract, self.src, self.src.delimiter)
             res.warnings.extend(mapping.warnings)
             item = self._stage_input(path, fmt, scan) if self._takes(fmt) else None
             if item is not None and self._stage_elsewhere(item):
                 empty_rejects(con)
                 return mapping, _STAGED
-            raw, warns = read_csv(con, path, self.src.delimiter, header, scan.counts)
+            raw, warns = read_csv(con, land.local(path), self.src.delimiter, header, scan.counts)
             res.warnings.extend(warns)
         elif fmt == "parquet":
-            described = describe_parquet(con, path)
+            footer = land.footer(path)
+            described = describe_parquet(con, footer)
             mapping = map_columns(list(described), contract, self.src, None)
             res.warnings.extend(mapping.warnings)
-            raw = read_parquet(con, path, contract, mapping, described)
+            raw = read_parquet(con, footer, contract, mapping, described)
             key = tuple(contract.primary_key)
             floats = _floats(mapping, described)
             if self._takes(fmt) and self._stage_elsewhere(
                 StageInput(path, fmt, raw, mapping.positions, self._raw_types(raw), key, floats)
             ):
                 return mapping, _STAGED
+            if (local := land.local(path)) != footer:  # a footer alone: read the rows from the whole file
+                raw = read_parquet(con, local, contract, mapping, described)
         else:
-            mapping, raw, warns = read_jsonl(con, path, contract, self.src)
+            mapping, raw, warns = read_jsonl(con, land.local(path), contract, self.src)
             res.warnings.extend(warns)
         return mapping, raw
 
@@ -414,9 +424,11 @@ def ingest_source(
     run_id: str,
     run_ts: datetime,
     stager: Stager | None = None,
+    landing: Landing | None = None,
 ) -> IngestReport:
-    """Ingest every new or changed landing file of ``source`` (row rules on ``stager`` where it takes the file)."""
-    return Ingestor(con, settings, source, run_id=run_id, run_ts=run_ts, stager=stager).run()
+    """Ingest every new or changed landing file of ``source`` (row rules on ``stager`` where it takes the file;
+    files from ``landing``, by default ``landing_dir``)."""
+    return Ingestor(con, settings, source, run_id=run_id, run_ts=run_ts, stager=stager, landing=landing).run()
 
 
 def reingest(
@@ -427,11 +439,14 @@ def reingest(
     *,
     run_id: str | None = None,
     run_ts: datetime | None = None,
+    stager: Callable[[str], Stager | None] = lambda source: None,
+    landing: Landing | None = None,
 ) -> list[IngestReport]:
     """Reload files now, even unchanged ones: every enabled source (or ``source``), every file (or ``file_glob``).
 
-    ``file_glob`` matches paths relative to landing_dir (``orders/2026-11-*.csv``) or file names. Each
-    matching file replaces its rows and quarantine; files that no longer exist keep their rows.
+    ``file_glob`` matches paths relative to the landing root (``orders/2026-11-*.csv``) or file names. Each
+    matching file replaces its rows and quarantine; files that no longer exist keep their rows. ``stager``
+    gives each source's stager (``engine: spark``).
     """
     run_ts = run_ts or datetime.now(UTC)  # the ingest run's own time, as for a scheduled run
     run_id = run_id or f"reingest-{run_ts:%Y%m%dT%H%M%S}"
@@ -440,16 +455,12 @@ def reingest(
     names = [source] if source else [s for s, cfg in settings.sources.items() if cfg.enabled]
     reports = []
     ensure_schema(con)
-    root = settings.landing_dir.resolve()
+    land = landing or LocalLanding(settings)
     for name in names:
-        files = discover(settings, name).files
+        files = land.discover(name).files
         if file_glob:
-            files = [
-                p
-                for p in files
-                if fnmatch.fnmatch(p.resolve().relative_to(root).as_posix(), file_glob)
-                or fnmatch.fnmatch(p.name, file_glob)
-            ]
-        mark_stale(con, name, [p.resolve().relative_to(root).as_posix() for p in files])
-        reports.append(Ingestor(con, settings, name, run_id=run_id, run_ts=run_ts).run(only=files))
+            files = [p for p in files if fnmatch.fnmatch(land.rel(p), file_glob) or fnmatch.fnmatch(p.name, file_glob)]
+        mark_stale(con, name, [land.rel(p) for p in files])
+        ingestor = Ingestor(con, settings, name, run_id=run_id, run_ts=run_ts, stager=stager(name), landing=land)
+        reports.append(ingestor.run(only=files))
     return reports
