@@ -16,6 +16,7 @@ import duckdb
 from assets.resources import SegmentsResource, SparkResource
 from data_contracts.contracts import Contract
 from engines.pipeline import build_features_on_engine, segment_warehouse_features
+from engines.spark_landing import SparkLanding
 from engines.spark_publish import SPARK_WRITTEN, spark_parquet_table, stage_snapshot_table
 from engines.spark_stager import SparkStager
 from features.customer_features import FeatureParams
@@ -33,6 +34,14 @@ def ingestion_stager(source: str, segments: SegmentsResource, spark: SparkResour
     if settings.engine == "duckdb":
         return None
     return SparkStager(lambda: spark.engine().session, spark.staging(settings, f"ingest/{source}"))
+
+
+def ingestion_landing(source: str, segments: SegmentsResource, spark: SparkResource) -> SparkLanding | None:
+    """Where a source's files are read from: None for ``landing_dir``; for ``landing_url`` Spark's file systems."""
+    settings = segments.settings()
+    if settings.landing_url is None:
+        return None
+    return SparkLanding(settings, lambda: spark.engine().session, spark.staging(settings, f"landing/{source}"))
 
 
 def build_features(

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from assets.common import OWNERS, column_schema, markdown_table
-from assets.engine_stages import ingestion_stager
+from assets.engine_stages import ingestion_landing, ingestion_stager
 from assets.resources import SegmentsResource, SparkResource
 from data_contracts.contracts import INPUT_SOURCES, load_contract
 from ingestion.loader import ensure_schema, ingest_source
@@ -47,8 +47,9 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
                 return dg.MaterializeResult(metadata={"configured": False, "dagster/row_count": int(n)})
             # The ingest run's own time bounds "timestamp in the future" (orchestration reads the clock).
             stager = ingestion_stager(source, segments, spark)
+            landing = ingestion_landing(source, segments, spark)
             report = ingest_source(
-                con, settings, source, run_id=context.run_id, run_ts=datetime.now(UTC), stager=stager
+                con, settings, source, run_id=context.run_id, run_ts=datetime.now(UTC), stager=stager, landing=landing
             )
         # Messages name files, lines, reasons and config keys, never values (they may be PII).
         for problem in report.problems:
@@ -83,6 +84,8 @@ def _ingestion_asset(source: str) -> dg.AssetsDefinition:
                 "files_left_to_duckdb": dg.MetadataValue.json(
                     [{"file": f.name, "why": why} for f, why in stager.handed_back] if stager is not None else []
                 ),
+                # landing_url: files DuckDB read, copied to the driver (the rest never left Spark's file system)
+                "files_copied_to_driver": len(landing.copied) if landing is not None else 0,
                 "files": markdown_table(processed, FILE_COLUMNS),
             }
         )

@@ -59,6 +59,11 @@ def build_landing_sensor(job: dg.UnresolvedAssetJobDefinition, settings: Setting
         description="Triggers a run when new or changed files arrive in the landing dir (cursor: file sizes/mtimes).",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        if settings.landing_url is not None:
+            return dg.SkipReason(
+                f"landing_url {settings.landing_url} is listed by Spark, not watched here: the nightly schedule "
+                "ingests it (or materialize the ingestion assets)"
+            )
         seen = json.loads(context.cursor) if context.cursor else {}
         now = landing_fingerprint(settings)
         changed = sorted(p for p, fp in now.items() if seen.get(p) != fp)

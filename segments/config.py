@@ -164,6 +164,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     landing_dir: Path = Path("data/landing")
+    # Landing files where Spark reads them (s3a://bucket/landing, abfss://..., hdfs://..., file:///...): listed,
+    # hashed and read through Spark's file systems, never by the driver's Python (engine: spark only;
+    # docs/scale-out.md). When set, ingestion reads it instead of landing_dir.
+    landing_url: str | None = None
     warehouse: Path = Path("data/warehouse.duckdb")
     published_dir: Path = Path("data/published")
     # Paths in catalog.duckdb views: relative (the folder can move; readers set file_search_path or run
@@ -197,6 +201,20 @@ class Settings(BaseModel):
     def _tz(cls, value: str) -> str:
         return _check_tz(value)
 
+    @field_validator("landing_url")
+    @classmethod
+    def _landing_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = re.fullmatch(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/\s]*)(/.*)?", value.strip())
+        path = ((url[3] if url else None) or "").rstrip("/")
+        if url is None or not (url[2] or path):
+            raise ValueError(
+                f"landing_url must be a URL Spark reads, like s3a://bucket/landing or file:///data/landing; "
+                f"got {value!r} (a local folder goes in landing_dir)"
+            )
+        return f"{url[1].lower()}://{url[2].lower()}{path}"  # as Hadoop names what it lists
+
     @field_validator("memory_limit")
     @classmethod
     def _mem(cls, value: str) -> str:
@@ -223,6 +241,11 @@ class Settings(BaseModel):
             bad = sorted(v for v in src.rename.values() if v not in contract_cols)
             if bad:
                 raise ValueError(f"sources.{name}.rename maps onto unknown contract columns {bad}")
+        if self.landing_url is not None and self.engine != "spark":
+            raise ValueError(
+                f"landing_url {self.landing_url!r} is listed and read by Spark: set engine: spark, or copy the files "
+                "under landing_dir"
+            )
         if self.schedule.time_zone not in (None, self.time_zone):
             raise ValueError(
                 f"schedule.time_zone: the nightly schedule runs in the business time zone ({self.time_zone}) of "

@@ -191,6 +191,12 @@ def test_landing_sensor_fires_on_new_files_and_keeps_a_cursor(tmp_path: Path) ->
     assert len(fired.run_requests) == 1 and fired.cursor
     again = sensor.evaluate_tick(dg.build_sensor_context(cursor=fired.cursor, repository_def=d.get_repository_def()))
     assert not again.run_requests
+    # a landing_url is listed by Spark, not watched here: the sensor skips and says why, whatever lands locally
+    url = build_definitions(str(write_config(tmp_path, engine="spark", landing_url="s3a://bucket/landing")))
+    skipped = url.resolve_sensor_def("landing_files_sensor").evaluate_tick(
+        dg.build_sensor_context(cursor=None, repository_def=url.get_repository_def())
+    )
+    assert not skipped.run_requests and "landing_url s3a://bucket/landing is listed by Spark" in skipped.skip_message
 
 
 def test_cli_rejects_an_invalid_config_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
