@@ -37,11 +37,13 @@ def ingestion_stager(source: str, segments: SegmentsResource, spark: SparkResour
 
 
 def ingestion_landing(source: str, segments: SegmentsResource, spark: SparkResource) -> SparkLanding | None:
-    """Where a source's files are read from: None for ``landing_dir``; for ``landing_url`` Spark's file systems."""
+    """Where a source's files are read from: None for ``landing_dir``; for ``landing_url`` Spark's file systems.
+    The files DuckDB reads are copied beside the warehouse (the driver's disk), not to the shared ``staging_dir``."""
     settings = segments.settings()
     if settings.landing_url is None:
         return None
-    return SparkLanding(settings, lambda: spark.engine().session, spark.staging(settings, f"landing/{source}"))
+    copies = settings.warehouse.parent / "spark_staging" / "landing" / source
+    return SparkLanding(settings, lambda: spark.engine().session, copies)
 
 
 def build_features(

@@ -45,8 +45,8 @@ class SparkResource(dg.ConfigurableResource):
 
     ``master`` local[2] is the tested default; a ``spark://``/``yarn``/``k8s://`` URL, or empty under
     spark-submit, runs the same statements on a cluster. ``staging_dir`` is where the warehouse tables are
-    handed to Spark as Parquet and must be readable by every executor (default: ``spark_staging`` beside the
-    warehouse file).
+    handed to Spark as Parquet (and staged rows handed back): a POSIX path the driver's DuckDB and every executor
+    mount (default: ``spark_staging`` beside the warehouse file).
     """
 
     master: str = "local[2]"

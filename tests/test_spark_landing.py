@@ -13,10 +13,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
+from assets.ingestion import ingestion_assets
+from assets.resources import SegmentsResource, SparkResource
 from engines.spark_landing import SparkLanding
 from engines.spark_stager import SparkStager
 from ingestion.discovery import LandingURL, glob_pattern
@@ -170,6 +174,46 @@ def test_a_second_run_finds_every_file_unchanged_from_spark_hashes_alone(loads, 
     ]
     assert sorted(p.name for p in stager.staged) == ["more1.csv", "more[1].csv"]
     con.close()
+
+
+def test_the_ingestion_asset_reads_a_landing_url_through_the_spark_resource(tmp_path: Path):
+    """In Dagster: the resource's session (the process's, where the mount is known) lists, hashes and stages the
+    CSV file; only the JSON Lines file is copied, beside the warehouse, and gone after the run."""
+    (tmp_path / "landing" / "orders").mkdir(parents=True)
+    (tmp_path / "landing" / "orders" / "a.csv").write_text(f"{HEAD}\na1,1,c1,2026-11-01 10:00:00,7,1\n")
+    row = {"order_id": "j1", "customer_id": "c2", "order_ts": "2026-11-01 10:00:00", "amount": 3}
+    (tmp_path / "landing" / "orders" / "b.jsonl").write_text(json.dumps(row) + "\n")
+    url = _mount(tmp_path / "landing")
+    cfg = tmp_path / "segments.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "landing_dir": "nowhere",
+                "landing_url": url,
+                "engine": "spark",
+                "warehouse": "w.duckdb",
+                "published_dir": "pub",
+                "time_zone": "Asia/Shanghai",
+                "sources": {"orders": {"glob": "orders/*", "time_zone": "America/New_York"}},
+            }
+        ),
+        encoding="utf-8",
+    )
+    result = dg.materialize(
+        [a for a in ingestion_assets if a.key.to_user_string() == "orders"],
+        resources={"segments": SegmentsResource(config_path=str(cfg), lock_timeout_s=5), "spark": SparkResource()},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    (event,) = result.get_asset_materialization_events()
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    assert meta["files_staged_on_spark"] == 1 and meta["files_copied_to_driver"] == 1
+    assert meta["problems"] == [] and meta["status"] == "OK"
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        assert con.execute("select order_id, _file from orders order by 1").fetchall() == [
+            ("a1", "orders/a.csv"),
+            ("j1", "orders/b.jsonl"),
+        ]
+    assert not (tmp_path / "spark_staging" / "landing" / "orders").exists()
 
 
 def test_a_missing_landing_url_is_a_named_problem_not_a_crash(tmp_path: Path):
