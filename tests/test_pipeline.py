@@ -29,6 +29,11 @@ from segments.sample_data import generate
 AS_OF = date(2026, 11, 21)
 
 
+# Tests whose subject is not the churn model leave it out: a first fit costs ~14 s of CPU per run (pymc import
+# and two MAP compilations), and tests/test_clv*.py and the first_run fixture cover it.
+NO_PREDICTION = {"prediction": {"enabled": False}}
+
+
 def write_config(root: Path, **extra: object) -> Path:
     """A config file whose paths all live under ``root``."""
     # snapshot_start explicit: these definitions are built before any data is loaded (partition-start test).
@@ -213,7 +218,7 @@ def test_failing_output_check_blocks_publishing_and_keeps_previous_files(
     import models.stages as seg_assets
 
     shutil.copytree(landing_template, tmp_path / "landing")
-    cfg = write_config(tmp_path)
+    cfg = write_config(tmp_path, segmentation=NO_PREDICTION)
     d = build_definitions(str(cfg))
     instance = dg.DagsterInstance.ephemeral()
     ok = d.resolve_job_def("nightly_job").execute_in_process(

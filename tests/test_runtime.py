@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from test_pipeline import AS_OF, _digest, write_config
+from test_pipeline import AS_OF, NO_PREDICTION, _digest, write_config
 
 from segments.sample_data import generate
 
@@ -40,7 +40,7 @@ def small_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_two_runs_started_at_once_both_succeed_and_leave_tables_intact(tmp_path: Path, small_landing: Path) -> None:
     shutil.copytree(small_landing, tmp_path / "landing")
-    cfg = write_config(tmp_path)
+    cfg = write_config(tmp_path, segmentation=NO_PREDICTION)
     cmd = [str(BIN / "segments"), "--config", str(cfg), "run", "--as-of", AS_OF.isoformat()]
     procs = [
         subprocess.Popen(cmd, env=_env(cfg), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
