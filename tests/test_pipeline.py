@@ -145,7 +145,7 @@ def test_rerun_with_same_input_gives_identical_published_files(first_run: tuple[
 
 def test_backfill_of_two_days_builds_history_and_migrations(tmp_path: Path, landing_template: Path) -> None:
     shutil.copytree(landing_template, tmp_path / "landing")
-    cfg = write_config(tmp_path)
+    cfg = write_config(tmp_path, segmentation=NO_PREDICTION)
     d = build_definitions(str(cfg))
     instance = dg.DagsterInstance.ephemeral()
     for key in ("2026-11-20", "2026-11-21"):
@@ -272,7 +272,7 @@ def test_committed_data_dictionary_matches_the_output_contracts() -> None:
 
 def test_launchpad_run_config_changes_k_and_the_rfm_method(tmp_path: Path, landing_template: Path) -> None:
     shutil.copytree(landing_template, tmp_path / "landing")
-    d = build_definitions(str(write_config(tmp_path)))
+    d = build_definitions(str(write_config(tmp_path, segmentation=NO_PREDICTION)))
     instance = dg.DagsterInstance.ephemeral()
     assert d.resolve_job_def("ingest_job").execute_in_process(instance=instance, run_config=QUIET).success
     run_config = {**QUIET, "ops": {"segmentation": {"config": {"k": 3, "rfm_method": "fixed", "churn_days": 200}}}}
