@@ -225,8 +225,8 @@ def _assert_rules_agree(want: SegmentationResult, got: SegmentationResult, setti
 
 def test_both_engines_give_the_same_snapshot(duckdb_runs: Runs, spark_runs: Runs, tmp_path: Path) -> None:
     """Features, then every published column under the default and the variant settings, classifications and
-    tags included, then the published customer_segments files. One test, not several: under ``pytest -n 2
-    --dist worksteal`` tests of one module may run on both workers, and each would pay for its own DuckDB
+    tags included, then the published customer_segments files. One test, not several: should the tests of one
+    module run on both workers (``pytest -n 2 --dist worksteal``, say), each would pay for its own DuckDB
     reference and Spark runs."""
     _assert_features_equal(duckdb_runs.features, spark_runs.features)
     for name, settings in (("default", {}), ("variant", VARIANT)):
