@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from engines.spark_stager import engine_failure, hadoop_literal
 from ingestion.discovery import Discovery, LandingURL, glob_pattern, skipped_name
 from ingestion.landing import LandingPath
-from ingestion.lines import FileScan, scan_file
+from ingestion.lines import FileScan, gzipped, scan_file
 from ingestion.loader import StagerUnavailable, safe_error
 from segments.config import Settings
 
@@ -127,7 +127,7 @@ class SparkLanding:
 
     def head(self, path: LandingPath) -> Path:
         url = LandingURL(path)
-        if url.name.lower().endswith(".gz"):  # the header is in the decompressed stream: the whole file
+        if gzipped(url.name):  # the header is in the decompressed stream: the whole file
             return self.local(url)
         return self._write("head", url, lambda: self._read(url, 0, min(self.size(url), _HEAD)))
 

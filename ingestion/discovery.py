@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingestion.lines import gzipped
 from ingestion.readers import FileRejected
 from segments.config import Settings
 
@@ -127,7 +128,7 @@ def detect_format(path: LandingPath, configured: str) -> str:
     if configured != "auto":
         return configured
     name = path.name.lower()
-    if name.endswith(".gz"):
+    if gzipped(name):
         name = name[:-3]
     for ext, fmt in _FORMATS:
         if name.endswith(ext):

@@ -22,9 +22,14 @@ _CHUNK = 1 << 22
 _BOM = "\ufeff"
 
 
+def gzipped(name: str) -> bool:
+    """Whether a landing file of this name is gzip-compressed: its lines are in the decompressed stream."""
+    return name.lower().endswith(".gz")
+
+
 def open_bytes(path: Path) -> IO[bytes]:
     """The file's bytes, decompressed when it is gzipped."""
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+    return gzip.open(path, "rb") if gzipped(path.name) else open(path, "rb")
 
 
 @dataclass(frozen=True)
@@ -77,8 +82,7 @@ def scan_file(path: Path) -> FileScan:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
             h.update(chunk)
             counter.feed(chunk)
-    compressed = path.name.lower().endswith(".gz")
-    return FileScan(h.hexdigest(), None if compressed else counter.result())
+    return FileScan(h.hexdigest(), None if gzipped(path.name) else counter.result())
 
 
 def count_lines(path: Path) -> LineCounts:

@@ -26,9 +26,9 @@ from typing import Protocol
 import duckdb
 
 from data_contracts.contracts import load_contract
-from ingestion.discovery import detect_format, discover, discover_files
+from ingestion.discovery import Discovery, detect_format, discover, discover_files
 from ingestion.landing import Landing, LandingPath, LocalLanding
-from ingestion.lines import FileScan
+from ingestion.lines import FileScan, gzipped
 from ingestion.manifest import (
     MANIFEST_COLUMNS,
     META_COLUMNS,
@@ -166,10 +166,11 @@ class Ingestor:
         ensure_schema(con, [source])
 
     # ---- public
-    def run(self, only: list[LandingPath] | None = None) -> IngestReport:
-        """Ingest every new or changed file (or only ``only``); return accounting, status and reasons."""
-        found = self.landing.discover(self.source)
-        files = found.files if only is None else [p for p in found.files if p in set(only)]
+    def run(self, found: Discovery | None = None) -> IngestReport:
+        """Ingest every new or changed file of the landing (or of ``found``, a discovery already made and
+        narrowed); return accounting, status and reasons."""
+        found = self.landing.discover(self.source) if found is None else found
+        files = found.files
         try:
             self.landing.prepare(files)
             if self.stager is not None:
@@ -227,7 +228,7 @@ class Ingestor:
         """What a stager needs for ``path`` (None: the file is DuckDB's), without reading its rows."""
         key = tuple(self.contract.primary_key)
         if fmt == "csv":
-            if path.name.lower().endswith(".gz") or (scan.counts is not None and scan.counts.has_blank):
+            if gzipped(path.name) or (scan.counts is not None and scan.counts.has_blank):
                 return None  # compressed, or blank lines: DuckDB's reader numbers and accounts for them
             header = csv_header(self.landing.head(path), self.src.delimiter)
             mapping = map_columns(header, self.contract, self.src, self.src.delimiter)
@@ -440,13 +441,13 @@ def reingest(
     run_id: str | None = None,
     run_ts: datetime | None = None,
     stager: Callable[[str], Stager | None] = lambda source: None,
-    landing: Landing | None = None,
+    landing: Callable[[str], Landing | None] = lambda source: None,
 ) -> list[IngestReport]:
     """Reload files now, even unchanged ones: every enabled source (or ``source``), every file (or ``file_glob``).
 
     ``file_glob`` matches paths relative to the landing root (``orders/2026-11-*.csv``) or file names. Each
-    matching file replaces its rows and quarantine; files that no longer exist keep their rows. ``stager``
-    gives each source's stager (``engine: spark``).
+    matching file replaces its rows and quarantine; files that no longer exist keep their rows. ``stager`` and
+    ``landing`` give each source's stager and landing (``engine: spark``; by default DuckDB and ``landing_dir``).
     """
     run_ts = run_ts or datetime.now(UTC)  # the ingest run's own time, as for a scheduled run
     run_id = run_id or f"reingest-{run_ts:%Y%m%dT%H%M%S}"
@@ -455,12 +456,14 @@ def reingest(
     names = [source] if source else [s for s, cfg in settings.sources.items() if cfg.enabled]
     reports = []
     ensure_schema(con)
-    land = landing or LocalLanding(settings)
     for name in names:
-        files = land.discover(name).files
+        land = landing(name) or LocalLanding(settings)
+        found = land.discover(name)
         if file_glob:
-            files = [p for p in files if fnmatch.fnmatch(land.rel(p), file_glob) or fnmatch.fnmatch(p.name, file_glob)]
-        mark_stale(con, name, [land.rel(p) for p in files])
+            found.files = [
+                p for p in found.files if fnmatch.fnmatch(land.rel(p), file_glob) or fnmatch.fnmatch(p.name, file_glob)
+            ]
+        mark_stale(con, name, [land.rel(p) for p in found.files])
         ingestor = Ingestor(con, settings, name, run_id=run_id, run_ts=run_ts, stager=stager(name), landing=land)
-        reports.append(ingestor.run(only=files))
+        reports.append(ingestor.run(found))
     return reports

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -214,24 +213,6 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _reingest_engine(settings: Settings) -> tuple[Callable[[str], Any], Any]:
-    """``reingest``'s stager per source and landing: on ``engine: spark`` as the ingestion assets (a default
-    ``local[2]`` session, started only when a file needs it)."""
-    if settings.engine == "duckdb":
-        return (lambda source: None), None
-    from engines.spark import SparkSettings, spark_session
-    from engines.spark_landing import SparkLanding
-    from engines.spark_stager import SparkStager
-
-    root = settings.warehouse.parent / "spark_staging"
-
-    def session() -> Any:
-        return spark_session(SparkSettings())
-
-    landing = SparkLanding(settings, session, root / "landing" / "reingest") if settings.landing_url else None
-    return (lambda source: SparkStager(session, root / "ingest" / source)), landing
-
-
 def _reingest(args: argparse.Namespace, settings: Settings) -> int:
     """Reload the chosen landing files into the warehouse and print what each source holds now."""
     from datetime import UTC, datetime
@@ -244,10 +225,21 @@ def _reingest(args: argparse.Namespace, settings: Settings) -> int:
             f"error: unknown source {args.source!r}; configured: {', '.join(sorted(settings.sources))}", file=sys.stderr
         )
         return 2
-    stager, landing = _reingest_engine(settings)
+    # Each source's stager and landing as the ingestion assets make them (the Spark resource's defaults: a
+    # local[2] session, started only when a file needs it).
+    from assets.engine_stages import ingestion_landing, ingestion_stager
+    from assets.resources import SegmentsResource, SparkResource
+
+    segments, spark = SegmentsResource(config_path=args.config or ""), SparkResource()
     with connect(settings.warehouse, memory_limit=settings.memory_limit) as con:
         reports = reingest(
-            con, settings, args.source, args.file_glob, run_ts=datetime.now(UTC), stager=stager, landing=landing
+            con,
+            settings,
+            args.source,
+            args.file_glob,
+            run_ts=datetime.now(UTC),
+            stager=lambda source: ingestion_stager(source, segments, spark),
+            landing=lambda source: ingestion_landing(source, segments, spark),
         )
     for rep in reports:
         done = [f for f in rep.files if f.status != "unchanged"]

@@ -167,7 +167,7 @@ def test_a_second_run_finds_every_file_unchanged_from_spark_hashes_alone(loads, 
     assert landing.copied == []  # hashed on Spark: no file came to the driver
     # reingest of one file by glob: the same route (staged on Spark), its rows replaced, nothing else touched
     stager = SparkStager(_session, root / "s3")
-    reports = reingest(con, settings, "orders", "more*.csv", stager=lambda s: stager, landing=landing)
+    reports = reingest(con, settings, "orders", "more*.csv", stager=lambda s: stager, landing=lambda s: landing)
     assert [(f.path, f.status, f.rows_loaded) for f in reports[0].files] == [
         ("orders/2026/11/more1.csv", "loaded", 1),
         ("orders/2026/11/more[1].csv", "loaded", 1),
